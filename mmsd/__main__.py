@@ -1,0 +1,5 @@
+"""Allow ``python -m mmsd``."""
+
+from mmsd.cli import main
+
+raise SystemExit(main())
