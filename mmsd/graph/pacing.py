@@ -1,0 +1,582 @@
+"""mmsd's pacing under Graph's and Exchange Online's limits (SPEC section 4).
+
+:class:`GraphLimits` is the one place that knows mmsd's limits; every count is
+"``X`` per ``X_window_s`` seconds" (the field names follow the simulator's limits
+profile, so a benchmark can give both the same numbers). The pacers turn limits
+into waits:
+
+- :class:`MailboxPacer`: per app per mailbox — concurrent requests, requests per
+  window, upload bytes per window (Outlook resources: events, messages);
+- :class:`TenantPacer`: per tenant — Teams calls (onlineMeetings), and the
+  registry of the tenant's mailbox pacers, online-meeting quotas and sending pacers;
+- :class:`AppPacer`: per app across tenants — Graph overall, Teams across tenants;
+- :class:`SendingPacer`: per organizer mailbox — messages a minute and recipients
+  a day, which the engine asks before a PATCH that sends updates.
+
+Every rate adapts: a ``429`` pauses the scope for ``Retry-After`` and lowers its
+rate (multiplicative decrease); the rate climbs back linearly over
+``recovery_s`` (additive increase), so a real limit lower than configured is found
+and held. Time comes from an injected :class:`~mmsd.clock.Clock`; waits go through
+an injected ``sleep`` so tests drive everything without sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from mmsd.clock import Clock
+
+MIB = 1024 * 1024
+DAY_S = 86_400.0
+MONTH_S = 30 * DAY_S
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class GraphLimits:
+    """Every limit mmsd paces itself to; defaults are SPEC section 4's values."""
+
+    # Outlook resources, per app per mailbox.
+    outlook_requests: int = 10_000
+    outlook_window_s: float = 600.0
+    outlook_concurrency: int = 4
+    outlook_upload_bytes: int = 150 * MIB
+    outlook_upload_window_s: float = 300.0
+    # Teams API calls (applied to onlineMeetings), per app per tenant.
+    teams_requests: int = 30
+    teams_window_s: float = 1.0
+    # Teams API calls across all tenants, per app.
+    app_teams_requests: int = 300
+    app_teams_window_s: float = 1.0
+    # Online meetings created, per user per rolling month.
+    online_meetings_per_user: int = 2_000
+    online_meetings_window_s: float = MONTH_S
+    # Graph overall, per app across tenants.
+    graph_requests: int = 130_000
+    graph_window_s: float = 10.0
+    # JSON batching.
+    batch_max_requests: int = 20
+    batch_outlook_parallel: int = 4
+    # Sending, per organizer mailbox.
+    send_messages: int = 30
+    send_messages_window_s: float = 60.0
+    send_recipients: int = 10_000
+    send_recipients_window_s: float = DAY_S
+    # Per event.
+    attendees_per_event: int = 500
+    # Adaptation: on a 429, rate *= throttle_decrease (not below min_rate_fraction of
+    # the configured rate); it climbs back to the full rate over recovery_s.
+    throttle_decrease: float = 0.5
+    min_rate_fraction: float = 0.05
+    recovery_s: float = 600.0
+    # Share of a window's count allowed as an instant burst (the rest is spread evenly).
+    burst_fraction: float = 0.05
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"limits: {f.name} must be a number, got {value!r}")
+            if f.type == "int" and not isinstance(value, int):
+                raise ValueError(f"limits: {f.name} must be an integer, got {value!r}")
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError(f"limits: {f.name} must be positive, got {value!r}")
+        for name in ("throttle_decrease", "min_rate_fraction", "burst_fraction"):
+            if getattr(self, name) > 1:
+                raise ValueError(f"limits: {name} must be at most 1")
+        if self.batch_max_requests > 20:
+            raise ValueError("limits: batch_max_requests cannot exceed Graph's 20")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> GraphLimits:
+        """Build limits from a TOML ``[tenants.NAME.limits]`` table; unknown keys are errors."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(
+                f"limits: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}"
+            )
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            if (
+                known[key].type == "float"
+                and isinstance(value, int)
+                and not isinstance(value, bool)
+            ):
+                value = float(value)
+            values[key] = value
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How mmsd retries a transient failure of one call (SPEC section 3)."""
+
+    max_attempts: int = 6
+    base_delay_s: float = 1.0
+    max_delay_s: float = 60.0
+    # A Retry-After longer than this is not waited for inside a call: the error surfaces
+    # (transient) and the engine reschedules the user's migration instead.
+    max_retry_after_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
+            raise ValueError("retry: max_attempts must be an integer")
+        if self.max_attempts < 1:
+            raise ValueError("retry: max_attempts must be at least 1")
+        for name in ("base_delay_s", "max_delay_s", "max_retry_after_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"retry: {name} must be a non-negative number")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> RetryPolicy:
+        """Build a policy from a config table; unknown keys are errors."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"retry: unknown key(s) {', '.join(unknown)}")
+        return cls(**dict(data))
+
+    def backoff(self, attempt: int, uniform: Callable[[float, float], float]) -> float:
+        """Delay before retry number ``attempt`` (1-based): exponential, capped, equal jitter."""
+        ceiling = min(self.max_delay_s, self.base_delay_s * (2 ** (attempt - 1)))
+        return uniform(ceiling / 2, ceiling)
+
+
+class RateWindow:
+    """At most ``count`` units per ``window_s`` seconds, adaptively lowered on throttling.
+
+    A token bucket whose burst plus refill over one window equals ``count``, so no
+    window of that length ever holds more. ``reserve`` books units now and answers how
+    long to wait before using them (FIFO by booking order, no polling).
+    """
+
+    def __init__(self, clock: Clock, count: float, window_s: float, limits: GraphLimits) -> None:
+        self._clock = clock
+        self.count = float(count)
+        self.window_s = float(window_s)
+        self._capacity = min(self.count, max(1.0, self.count * limits.burst_fraction))
+        rate = (self.count - self._capacity) / self.window_s
+        self._rate = rate if rate > 0 else self.count / self.window_s
+        self._decrease = limits.throttle_decrease
+        self._floor = limits.min_rate_fraction
+        self._recovery_s = limits.recovery_s
+        now = clock.monotonic()
+        self._tokens = self._capacity
+        self._last = now
+        self._factor = 1.0
+        self._factor_since = now
+        self.paused_until = now
+
+    def factor(self, now: float | None = None) -> float:
+        """The share of the configured rate in force now (1.0 = not lowered)."""
+        t = self._clock.monotonic() if now is None else now
+        if t <= self._factor_since:
+            return self._factor
+        return min(1.0, self._factor + (t - self._factor_since) / self._recovery_s)
+
+    def _refill(self, now: float) -> float:
+        start = max(self._last, self.paused_until)
+        factor = self.factor(now)
+        if now > start:
+            self._tokens = min(
+                self._capacity * factor, self._tokens + (now - start) * self._rate * factor
+            )
+        self._last = max(self._last, now)
+        return factor
+
+    def reserve(self, units: float = 1.0) -> float:
+        """Book ``units`` and return the seconds to wait before using them (0 = now)."""
+        now = self._clock.monotonic()
+        factor = self._refill(now)
+        self._tokens -= units
+        pause = max(0.0, self.paused_until - now)
+        if self._tokens >= 0:
+            return pause
+        return pause + (-self._tokens) / (self._rate * factor)
+
+    def pause_left(self) -> float:
+        """Seconds until a Retry-After pause on this scope ends (0 when not paused)."""
+        return max(0.0, self.paused_until - self._clock.monotonic())
+
+    def throttled(self, retry_after: float) -> None:
+        """A 429 in this scope: pause for ``retry_after`` and lower the rate once per pause."""
+        now = self._clock.monotonic()
+        if now >= self.paused_until:
+            # Not already paused: answers to requests sent before the pause do not
+            # lower the rate a second time.
+            self._factor = max(self._floor, self.factor(now) * self._decrease)
+        until = now + max(0.0, retry_after)
+        if until > self.paused_until:
+            self.paused_until = until
+        self._factor_since = max(self._factor_since, self.paused_until)
+        self._tokens = min(self._tokens, 0.0)
+
+    def idle(self) -> bool:
+        """True when the bucket is full, unpaused and at full rate (safe to forget)."""
+        now = self._clock.monotonic()
+        factor = self._refill(now)
+        return factor >= 1.0 and now >= self.paused_until and self._tokens >= self._capacity
+
+
+class ConcurrencyLimit:
+    """At most ``limit`` requests in flight; lowered by one per throttling, recovered slowly."""
+
+    def __init__(self, clock: Clock, limit: int, recovery_s: float) -> None:
+        self._clock = clock
+        self.configured = limit
+        self._limit = limit
+        self._lowered_at = clock.monotonic()
+        self._step_s = recovery_s / max(1, limit)
+        self.in_flight = 0
+        self._waiters: deque[tuple[int, asyncio.Future[int]]] = deque()
+
+    def limit(self) -> int:
+        """The number of concurrent requests allowed now."""
+        if self._limit < self.configured:
+            steps = int((self._clock.monotonic() - self._lowered_at) / self._step_s)
+            if steps > 0:
+                self._limit = min(self.configured, self._limit + steps)
+                self._lowered_at = self._clock.monotonic()
+        return self._limit
+
+    async def acquire(self, wanted: int = 1) -> int:
+        """Wait for up to ``wanted`` slots (at most the current limit); return how many."""
+        if not self._waiters:
+            granted = self._try(wanted)
+            if granted:
+                return granted
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiters.append((wanted, future))
+        try:
+            return await future
+        except BaseException:
+            if future.done() and not future.cancelled():
+                self.release(future.result())
+            else:
+                self._waiters.remove((wanted, future))
+            raise
+
+    def _try(self, wanted: int) -> int:
+        n = min(wanted, self.limit())
+        if self.in_flight + n <= self.limit():
+            self.in_flight += n
+            return n
+        return 0
+
+    def release(self, n: int = 1) -> None:
+        """Give back ``n`` slots and wake waiters, first come first served."""
+        self.in_flight -= n
+        while self._waiters:
+            wanted, future = self._waiters[0]
+            if future.done():
+                self._waiters.popleft()
+                continue
+            granted = self._try(wanted)
+            if not granted:
+                break
+            self._waiters.popleft()
+            future.set_result(granted)
+
+    def throttled(self) -> None:
+        """A concurrency 429: allow one request fewer (never below one)."""
+        current = self.limit()
+        if current > 1:
+            self._limit = current - 1
+        self._lowered_at = self._clock.monotonic()
+
+
+class MailboxPacer:
+    """Per app per mailbox: concurrency, requests per window and upload bytes per window."""
+
+    def __init__(self, clock: Clock, limits: GraphLimits) -> None:
+        self.concurrency = ConcurrencyLimit(clock, limits.outlook_concurrency, limits.recovery_s)
+        self.requests = RateWindow(clock, limits.outlook_requests, limits.outlook_window_s, limits)
+        self.upload = RateWindow(
+            clock, limits.outlook_upload_bytes, limits.outlook_upload_window_s, limits
+        )
+
+    def throttled(self, retry_after: float, message: str) -> None:
+        """A 429 for this mailbox: pause it, lower its rate, and its concurrency if that was it."""
+        self.requests.throttled(retry_after)
+        if "concurrency" in message.lower():
+            self.concurrency.throttled()
+
+    def idle(self) -> bool:
+        """True when nothing is in flight and every budget is back to full."""
+        return (
+            self.concurrency.in_flight == 0
+            and self.concurrency.limit() == self.concurrency.configured
+            and self.requests.idle()
+            and self.upload.idle()
+        )
+
+
+class AppPacer:
+    """Per app across every tenant: Graph overall and Teams calls; one per daemon."""
+
+    def __init__(self, clock: Clock, limits: GraphLimits | None = None) -> None:
+        limits = limits or GraphLimits()
+        self.requests = RateWindow(clock, limits.graph_requests, limits.graph_window_s, limits)
+        self.teams = RateWindow(clock, limits.app_teams_requests, limits.app_teams_window_s, limits)
+
+
+class RollingQuota:
+    """At most ``limit`` units in any rolling ``window_s`` of wall time (monthly meetings)."""
+
+    def __init__(self, clock: Clock, limit: int, window_s: float) -> None:
+        self._clock = clock
+        self.limit = limit
+        self._window = timedelta(seconds=window_s)
+        self._log: deque[tuple[datetime, int]] = deque()
+        self._used = 0
+
+    def _expire(self, now: datetime) -> None:
+        while self._log and self._log[0][0] + self._window <= now:
+            self._used -= self._log.popleft()[1]
+
+    def used(self) -> int:
+        """Units spent within the current window."""
+        self._expire(self._clock.now())
+        return self._used
+
+    def available_at(self, units: int = 1) -> datetime | None:
+        """None when ``units`` fit now, else the earliest wall time at which they will."""
+        now = self._clock.now()
+        self._expire(now)
+        excess = self._used + units - self.limit
+        if excess <= 0:
+            return None
+        freed = 0
+        for when, n in self._log:
+            freed += n
+            if freed >= excess:
+                return when + self._window
+        return now + self._window  # more than the whole window holds: never fits in one
+
+    def reserve(self, units: int = 1) -> datetime | None:
+        """Spend ``units`` if they fit (returns None), else return when they will fit."""
+        until = self.available_at(units)
+        if until is None:
+            self._log.append((self._clock.now(), units))
+            self._used += units
+        return until
+
+    def refund(self, units: int = 1) -> None:
+        """Give back the latest ``units`` (the call did not spend them after all)."""
+        while units > 0 and self._log:
+            when, n = self._log.pop()
+            taken = min(n, units)
+            units -= taken
+            self._used -= taken
+            if n > taken:
+                self._log.append((when, n - taken))
+
+    def restore(self, entries: Iterable[tuple[datetime, int]]) -> None:
+        """Load units spent before a restart (from the store), oldest first."""
+        for when, n in sorted(entries, key=lambda e: e[0]):
+            self._log.append((when, n))
+            self._used += n
+        self._expire(self._clock.now())
+
+
+class SendingPacer:
+    """Per organizer mailbox: 30 messages a minute, 10,000 recipients a day (rolling)."""
+
+    def __init__(self, clock: Clock, limits: GraphLimits, sleep: Sleep) -> None:
+        self.messages = RateWindow(
+            clock, limits.send_messages, limits.send_messages_window_s, limits
+        )
+        self.recipients = RollingQuota(
+            clock, limits.send_recipients, limits.send_recipients_window_s
+        )
+        self._sleep = sleep
+
+    def can_send(self, recipients: int) -> datetime | None:
+        """None when ``recipients`` fit in today's quota now, else when they will fit."""
+        return self.recipients.available_at(recipients)
+
+    def reserve_recipients(self, recipients: int) -> datetime | None:
+        """Spend ``recipients`` of the daily quota if they fit (None), else return when they will."""
+        return self.recipients.reserve(recipients)
+
+    def refund_recipients(self, recipients: int) -> None:
+        """Give back recipients reserved for a PATCH that surely was not applied."""
+        self.recipients.refund(recipients)
+
+    async def wait_for_messages(self, messages: int = 1) -> float:
+        """Wait until ``messages`` more fit the per-minute rate; return the seconds waited."""
+        delay = self.messages.reserve(messages)
+        if delay > 0:
+            await self._sleep(delay)
+        return delay
+
+
+@dataclass(frozen=True)
+class RequestCost:
+    """What one Graph request spends, by scope: the pacers' view of a request."""
+
+    mailbox: str | None = None  # the user whose Outlook resources it touches
+    teams: bool = False  # an onlineMeetings (Teams API) call
+    upload_bytes: int = 0
+    creates_meeting_for: str | None = None  # a createOrGet: counts against the monthly quota
+
+
+class Permit:
+    """Concurrency slots held for a request (or a batch); release exactly once."""
+
+    def __init__(self) -> None:
+        self._held: list[tuple[ConcurrencyLimit, int]] = []
+
+    def hold(self, limit: ConcurrencyLimit, n: int) -> None:
+        """Record ``n`` slots of ``limit`` as held by this permit."""
+        self._held.append((limit, n))
+
+    def release(self) -> None:
+        """Give back every slot."""
+        held, self._held = self._held, []
+        for limit, n in held:
+            limit.release(n)
+
+
+class TenantPacer:
+    """Per tenant: Teams calls, plus the tenant's mailbox, meeting-quota and sending pacers."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        limits: GraphLimits | None = None,
+        app: AppPacer | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.clock = clock
+        self.limits = limits or GraphLimits()
+        self.app = app or AppPacer(clock, self.limits)
+        self.teams = RateWindow(
+            clock, self.limits.teams_requests, self.limits.teams_window_s, self.limits
+        )
+        self.directory_paused_until = clock.monotonic()
+        self._sleep = sleep
+        self._mailboxes: dict[str, MailboxPacer] = {}
+        self._meeting_quotas: dict[str, RollingQuota] = {}
+        self._senders: dict[str, SendingPacer] = {}
+
+    def mailbox(self, user: str) -> MailboxPacer:
+        """The pacer of one mailbox (made on first use; idle ones are forgotten)."""
+        pacer = self._mailboxes.get(user)
+        if pacer is None:
+            if len(self._mailboxes) >= 1024:
+                self._forget_idle()
+            pacer = self._mailboxes[user] = MailboxPacer(self.clock, self.limits)
+        return pacer
+
+    def _forget_idle(self) -> None:
+        for key in [k for k, p in self._mailboxes.items() if p.idle()]:
+            del self._mailboxes[key]
+
+    def meeting_quota(self, user: str) -> RollingQuota:
+        """The user's online meetings created in the rolling month."""
+        quota = self._meeting_quotas.get(user)
+        if quota is None:
+            quota = self._meeting_quotas[user] = RollingQuota(
+                self.clock,
+                self.limits.online_meetings_per_user,
+                self.limits.online_meetings_window_s,
+            )
+        return quota
+
+    def sending(self, user: str) -> SendingPacer:
+        """The sending pacer of one organizer mailbox."""
+        pacer = self._senders.get(user)
+        if pacer is None:
+            pacer = self._senders[user] = SendingPacer(self.clock, self.limits, self._sleep)
+        return pacer
+
+    async def acquire(self, costs: Sequence[RequestCost]) -> Permit:
+        """Wait until ``costs`` (one request, or a batch's items) fit every scope; hold slots.
+
+        Mailbox slots are taken in sorted mailbox order so that two batches never wait
+        on each other in a cycle; a batch holds at most ``batch_outlook_parallel`` slots
+        of a mailbox, as Graph runs that many of its requests at a time.
+        """
+        per_mailbox: dict[str, list[RequestCost]] = {}
+        teams = 0
+        for cost in costs:
+            if cost.mailbox is not None:
+                per_mailbox.setdefault(cost.mailbox, []).append(cost)
+            if cost.teams:
+                teams += 1
+        permit = Permit()
+        try:
+            for user in sorted(per_mailbox):
+                limit = self.mailbox(user).concurrency
+                wanted = min(len(per_mailbox[user]), self.limits.batch_outlook_parallel)
+                permit.hold(limit, await limit.acquire(wanted))
+            windows: list[RateWindow] = [self.app.requests]
+            delay = self.app.requests.reserve(len(costs))
+            if teams:
+                windows += [self.app.teams, self.teams]
+                delay = max(delay, self.app.teams.reserve(teams), self.teams.reserve(teams))
+            for user, items in per_mailbox.items():
+                pacer = self.mailbox(user)
+                windows += [pacer.requests, pacer.upload]
+                delay = max(delay, pacer.requests.reserve(len(items)))
+                upload = sum(c.upload_bytes for c in items)
+                if upload:
+                    delay = max(delay, pacer.upload.reserve(upload))
+            delay = max(delay, self.directory_paused_until - self.clock.monotonic())
+            while delay > 0:
+                await self._sleep(delay)
+                # A 429 may have paused a scope while we waited: wait for that too.
+                delay = max(
+                    max(w.pause_left() for w in windows),
+                    self.directory_paused_until - self.clock.monotonic(),
+                )
+            return permit
+        except BaseException:
+            permit.release()
+            raise
+
+    def throttled(self, cost: RequestCost, retry_after: float, message: str) -> None:
+        """Attribute a 429 to the request's narrowest scope, pausing and slowing it."""
+        if cost.mailbox is not None:
+            self.mailbox(cost.mailbox).throttled(retry_after, message)
+        elif cost.teams:
+            self.teams.throttled(retry_after)
+        else:
+            self.directory_paused_until = max(
+                self.directory_paused_until, self.clock.monotonic() + retry_after
+            )
+
+
+_OUTLOOK_SEGMENTS = frozenset(
+    {"events", "calendar", "calendars", "calendarview", "calendargroups", "messages", "mailfolders"}
+)
+
+
+def request_cost(path: str, upload_bytes: int = 0) -> RequestCost:
+    """Which scopes a request to ``path`` (relative to the version root) spends.
+
+    ``/users/{id}/events…`` and other Outlook resources spend that mailbox's budget,
+    ``/users/{id}/onlineMeetings…`` the Teams budgets (``createOrGet`` also the user's
+    monthly meeting quota); anything else only the app's overall budget.
+    """
+    parts = [p for p in path.split("?", 1)[0].split("/") if p]
+    if len(parts) >= 3 and parts[0].lower() == "users":
+        user = parts[1]
+        resource = parts[2].lower()
+        if resource in _OUTLOOK_SEGMENTS:
+            return RequestCost(mailbox=user, upload_bytes=upload_bytes)
+        if resource == "onlinemeetings":
+            creates = user if parts[-1].lower() == "createorget" else None
+            return RequestCost(teams=True, upload_bytes=upload_bytes, creates_meeting_for=creates)
+    return RequestCost(upload_bytes=upload_bytes)
