@@ -101,6 +101,17 @@ class SimUser:
             "assignedPlans": [dict(x) for x in self.assigned_plans],
         }
 
+    def has_audio_conferencing(self) -> bool:
+        """True when the Audio Conferencing plan is assigned, enabled and not disabled."""
+        for lic in self.assigned_licenses:
+            if AUDIO_CONFERENCING_PLAN_ID in (lic.get("disabledPlans") or []):
+                return False
+        return any(
+            p.get("servicePlanId") == AUDIO_CONFERENCING_PLAN_ID
+            and p.get("capabilityStatus") == "Enabled"
+            for p in self.assigned_plans
+        )
+
 
 @dataclass
 class SimEvent:
@@ -120,24 +131,86 @@ class SimEvent:
 
 @dataclass
 class TenantState:
-    """The whole simulated tenant; the single source of truth of a simulator process."""
+    """The whole simulated tenant; the single source of truth of a simulator process.
+
+    Users are looked up in O(1) through indexes by object ID, lower-cased UPN and
+    lower-cased mail address; the indexes rebuild themselves when ``users`` grew
+    behind their back (the generator appends to the list directly). Changes to a
+    user's properties are recorded per property with a tenant serial, so that
+    ``users/delta`` can answer "what changed since token N".
+    """
 
     tenant_id: str
     domain: str
     seed: int
     users: list[SimUser] = field(default_factory=list)
     events: dict[str, dict[str, SimEvent]] = field(default_factory=dict)  # mailbox -> id -> event
-    online_meetings: dict[str, dict[str, JSON]] = field(default_factory=dict)  # user -> id -> meeting
+    online_meetings: dict[str, dict[str, JSON]] = field(
+        default_factory=dict
+    )  # user -> id -> meeting
     messages: dict[str, list[JSON]] = field(default_factory=dict)  # mailbox -> messages
     _serial: int = 0
+    # user id -> property name -> serial of its last change (for users/delta)
+    user_changes: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
+    _by_id: dict[str, SimUser] = field(default_factory=dict, repr=False, compare=False)
+    _by_upn: dict[str, SimUser] = field(default_factory=dict, repr=False, compare=False)
+    _by_mail: dict[str, SimUser] = field(default_factory=dict, repr=False, compare=False)
+    _position: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def reindex_users(self) -> None:
+        """Rebuild the user indexes from ``users`` (cheap; done lazily when needed)."""
+        self._by_id = {u.id: u for u in self.users}
+        self._by_upn = {u.user_principal_name.lower(): u for u in self.users}
+        self._by_mail = {u.mail.lower(): u for u in self.users if u.mail}
+        self._position = {u.id: i for i, u in enumerate(self.users)}
+
+    def _fresh(self) -> None:
+        if len(self._by_id) != len(self.users):
+            self.reindex_users()
+
+    def add_user(self, user: SimUser) -> None:
+        """Append a user and index it."""
+        self.users.append(user)
+        self._fresh()
 
     def user(self, key: str) -> SimUser | None:
-        """Find a user by object ID or userPrincipalName (case-insensitive)."""
-        low = key.lower()
-        for u in self.users:
-            if u.id == key or u.user_principal_name.lower() == low:
-                return u
-        return None
+        """Find a user by object ID or userPrincipalName (case-insensitive), in O(1)."""
+        self._fresh()
+        found = self._by_id.get(key)
+        if found is None:
+            found = self._by_upn.get(key.lower())
+        return found
+
+    def user_by_address(self, address: str) -> SimUser | None:
+        """Find an in-tenant user by e-mail address or UPN (case-insensitive), in O(1)."""
+        self._fresh()
+        low = address.lower()
+        return self._by_mail.get(low) or self._by_upn.get(low)
+
+    def user_position(self, user_id: str) -> int:
+        """The user's index in ``GET /users`` order."""
+        self._fresh()
+        return self._position[user_id]
+
+    def touch_user(self, user: SimUser, *properties: str) -> int:
+        """Record that ``properties`` of ``user`` changed now; returns the change serial."""
+        serial = self.next_serial()
+        changes = self.user_changes.setdefault(user.id, {})
+        for prop in properties:
+            changes[prop] = serial
+        return serial
+
+    def mailbox_events(self, mailbox_id: str) -> dict[str, SimEvent]:
+        """The events of one mailbox (created empty on first use)."""
+        box = self.events.get(mailbox_id)
+        if box is None:
+            box = self.events[mailbox_id] = {}
+        return box
+
+    @property
+    def serial(self) -> int:
+        """The current value of the tenant-wide counter (without advancing it)."""
+        return self._serial
 
     def next_serial(self) -> int:
         """A tenant-wide counter, for deterministic change keys and IDs."""
