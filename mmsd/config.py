@@ -51,7 +51,31 @@ class TenantConfig:
     client_secret_file: Path | None = None
     certificate_file: Path | None = None
     managed_identity: bool = False
+    certificate_password_file: Path | None = None
+    managed_identity_client_id: str | None = None
     limits: Mapping[str, Any] = field(default_factory=dict)
+
+    def graph_settings(self) -> dict[str, Any]:
+        """The table as :meth:`mmsd.graph.GraphClient.from_config` takes it (paths as strings)."""
+        out: dict[str, Any] = {
+            "tenant_id": self.tenant_id,
+            "client_id": self.client_id,
+            "graph_base_url": self.graph_base_url,
+            "authority": self.authority,
+            "managed_identity": self.managed_identity,
+        }
+        for key in (
+            "ca_file",
+            "client_secret_file",
+            "certificate_file",
+            "certificate_password_file",
+        ):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = str(value)
+        if self.managed_identity_client_id is not None:
+            out["managed_identity_client_id"] = self.managed_identity_client_id
+        return out
 
     @property
     def credential_kind(self) -> str:
@@ -217,6 +241,8 @@ def _tenant(name: str, raw: object, base: Path) -> TenantConfig:
         client_secret_file=secret,
         certificate_file=cert,
         managed_identity=managed,
+        certificate_password_file=_opt_path(raw, "certificate_password_file", base, where),
+        managed_identity_client_id=_opt_str(raw, "managed_identity_client_id"),
         limits=dict(limits),
     )
 

@@ -95,3 +95,12 @@ def test_broken_files_name_the_key(tmp_path: Path, text: str, message: str) -> N
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_graph_settings_feed_the_graph_client(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD), env={})
+    settings = cfg.tenants["contoso"].graph_settings()
+    assert settings["client_secret_file"] == str(tmp_path / "secret")
+    assert settings["ca_file"] == str(tmp_path / "ca.pem")
+    assert settings["authority"] == "https://127.0.0.1:9998"
+    assert "certificate_file" not in settings
