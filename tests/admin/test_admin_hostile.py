@@ -1,0 +1,571 @@
+"""Hostile and malformed input, route by route: the right status, a clear message, no change.
+
+Each case runs against the real listeners and the real Store (seeded), and the
+whole database is compared before and after: nothing is half-applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from admin_testkit import ALICE, TENANT, FakeClock, RecordingService, seed, snapshot
+
+from mmsd.store import Store
+
+B = f"/v1/tenants/{TENANT}"
+X = "/v1/tenants/fabrikam"
+BIG = b'{"identity": "' + b"a" * (64 * 1024) + b'"}'
+JSON_CT = {"Content-Type": "application/json"}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One hostile request and what it must get."""
+
+    name: str
+    method: str
+    path: str
+    status: int
+    code: str
+    says: str  # a fragment the message must contain
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=lambda: dict(JSON_CT))
+    params: dict[str, str] | None = None
+
+
+def _j(text: str) -> bytes:
+    return text.encode()
+
+
+_BODY_ROUTES = [
+    ("POST", B + "/migrations"),
+    ("PATCH", B + "/configuration"),
+    ("PATCH", B + "/dialInConferencingSettings"),
+    ("POST", B + "/triggers"),
+    ("POST", f"{B}/migrations/{ALICE[0]}/preview"),
+]
+
+CASES: list[Case] = [
+    # unknown tenant, every route
+    *[
+        Case(f"tenant-{m}-{p}", m, X + p, 404, "tenantNotFound", "tenant", body)
+        for m, p, body in [
+            ("GET", "/migrations/summary", None),
+            ("GET", "/migrations", None),
+            ("POST", "/migrations", b'{"identity": "x"}'),
+            ("GET", f"/migrations/{ALICE[0]}/history", None),
+            ("POST", f"/migrations/{ALICE[0]}/preview", None),
+            ("GET", "/configuration", None),
+            ("PATCH", "/configuration", b'{"meetingMigrationEnabled": false}'),
+            ("GET", "/dialInConferencingSettings", None),
+            ("PATCH", "/dialInConferencingSettings", b'{"automaticallyReplaceAcpProvider": true}'),
+            ("POST", "/triggers", b'{"type": "bridgeChanged", "identity": "x"}'),
+            ("GET", "/triggers", None),
+        ]
+    ],
+    # malformed JSON, oversized and non-JSON bodies, every body route
+    *[
+        c
+        for m, p in _BODY_ROUTES
+        for c in (
+            Case(f"malformed-{m}-{p}", m, p, 400, "malformedJson", "malformed JSON", b'{"a": '),
+            Case(f"dup-{m}-{p}", m, p, 400, "malformedJson", "duplicate", b'{"a": 1, "a": 2}'),
+            Case(f"nan-{m}-{p}", m, p, 400, "malformedJson", "NaN", b'{"a": NaN}'),
+            Case(f"latin1-{m}-{p}", m, p, 400, "malformedJson", "UTF-8", b'{"a": "\xe9"}'),
+            Case(f"big-{m}-{p}", m, p, 413, "payloadTooLarge", "65536", BIG),
+            Case(
+                f"text-{m}-{p}",
+                m,
+                p,
+                415,
+                "unsupportedMediaType",
+                "application/json",
+                b"identity=x",
+                {"Content-Type": "text/plain"},
+            ),
+            Case(
+                f"form-{m}-{p}",
+                m,
+                p,
+                415,
+                "unsupportedMediaType",
+                "application/json",
+                b"identity=x",
+                {"Content-Type": "application/x-www-form-urlencoded"},
+            ),
+        )
+    ],
+    Case("array-body", "POST", B + "/migrations", 400, "invalidRequest", "JSON object", b"[]"),
+    Case("null-body", "POST", B + "/triggers", 400, "invalidRequest", "JSON object", b"null"),
+    Case("empty-body", "POST", B + "/migrations", 400, "invalidRequest", "required", b""),
+    Case("deep", "POST", B + "/triggers", 400, "malformedJson", "nested", b"[" * 50_000),
+    # POST /migrations
+    Case(
+        "start-type",
+        "POST",
+        B + "/migrations",
+        400,
+        "invalidRequest",
+        "'identity' must be a string",
+        _j('{"identity": 5}'),
+    ),
+    Case(
+        "start-missing",
+        "POST",
+        B + "/migrations",
+        400,
+        "invalidRequest",
+        "'identity' is required",
+        _j('{"sourceMeetingType": "All"}'),
+    ),
+    Case(
+        "start-enum",
+        "POST",
+        B + "/migrations",
+        400,
+        "invalidRequest",
+        "'sourceMeetingType' must be one of",
+        _j('{"identity": "x", "sourceMeetingType": "Skype"}'),
+    ),
+    Case(
+        "start-target",
+        "POST",
+        B + "/migrations",
+        400,
+        "invalidRequest",
+        "'targetMeetingType' must be one of",
+        _j('{"identity": "x", "targetMeetingType": "teams"}'),
+    ),
+    Case(
+        "start-unknown",
+        "POST",
+        B + "/migrations",
+        400,
+        "invalidRequest",
+        "unknown field 'force'",
+        _j('{"identity": "x", "force": true}'),
+    ),
+    Case(
+        "start-space",
+        "POST",
+        B + "/migrations",
+        400,
+        "invalidRequest",
+        "'identity'",
+        _j('{"identity": "a b"}'),
+    ),
+    Case(
+        "start-nouser",
+        "POST",
+        B + "/migrations",
+        404,
+        "userNotFound",
+        "Graph",
+        _j('{"identity": "ghost@contoso.example"}'),
+    ),
+    Case(
+        "start-query",
+        "POST",
+        B + "/migrations",
+        400,
+        "invalidRequest",
+        "unknown query parameter 'dry'",
+        _j('{"identity": "x"}'),
+        params={"dry": "1"},
+    ),
+    # GET /migrations
+    Case(
+        "status-state",
+        "GET",
+        B + "/migrations",
+        400,
+        "invalidRequest",
+        "'state' must be one of",
+        params={"state": "Done"},
+    ),
+    Case(
+        "status-time",
+        "GET",
+        B + "/migrations",
+        400,
+        "invalidRequest",
+        "'startTime' must be an RFC 3339",
+        params={"startTime": "yesterday"},
+    ),
+    Case(
+        "status-naive",
+        "GET",
+        B + "/migrations",
+        400,
+        "invalidRequest",
+        "'endTime' must be an RFC 3339",
+        params={"endTime": "2026-03-01T09:00:00"},
+    ),
+    Case(
+        "status-date",
+        "GET",
+        B + "/migrations",
+        400,
+        "invalidRequest",
+        "not a valid date",
+        params={"endTime": "2026-02-30T09:00:00Z"},
+    ),
+    Case(
+        "status-reversed",
+        "GET",
+        B + "/migrations",
+        400,
+        "invalidTimeRange",
+        "'startTime' is after 'endTime'",
+        params={"startTime": "2026-03-02T00:00:00Z", "endTime": "2026-03-01T00:00:00Z"},
+    ),
+    Case(
+        "status-unknown-param",
+        "GET",
+        B + "/migrations",
+        400,
+        "invalidRequest",
+        "unknown query parameter 'user'",
+        params={"user": "x"},
+    ),
+    Case(
+        "status-nouser",
+        "GET",
+        B + "/migrations",
+        404,
+        "userNotFound",
+        "no migration record",
+        params={"identity": "ghost@contoso.example"},
+    ),
+    Case(
+        "summary-param",
+        "GET",
+        B + "/migrations/summary",
+        400,
+        "invalidRequest",
+        "unknown query parameter",
+        params={"state": "Pending"},
+    ),
+    # history
+    Case(
+        "history-nouser",
+        "GET",
+        B + "/migrations/ghost@contoso.example/history",
+        404,
+        "userNotFound",
+        "no migration record",
+    ),
+    Case(
+        "history-corr",
+        "GET",
+        f"{B}/migrations/{ALICE[0]}/history",
+        404,
+        "migrationNotFound",
+        "no migration with that ID",
+        params={"correlationId": "corr-9999"},
+    ),
+    Case(
+        "history-param",
+        "GET",
+        f"{B}/migrations/{ALICE[0]}/history",
+        400,
+        "invalidRequest",
+        "unknown query parameter",
+        params={"since": "x"},
+    ),
+    Case(
+        "history-space", "GET", f"{B}/migrations/a%20b/history", 400, "invalidRequest", "'identity'"
+    ),
+    # preview
+    Case(
+        "preview-field",
+        "POST",
+        f"{B}/migrations/{ALICE[0]}/preview",
+        400,
+        "invalidRequest",
+        "unknown field 'dryRun'",
+        _j('{"dryRun": true}'),
+    ),
+    Case(
+        "preview-array",
+        "POST",
+        f"{B}/migrations/{ALICE[0]}/preview",
+        400,
+        "invalidRequest",
+        "JSON object",
+        _j("[1]"),
+    ),
+    Case(
+        "preview-nouser",
+        "POST",
+        f"{B}/migrations/ghost@contoso.example/preview",
+        404,
+        "userNotFound",
+        "Graph",
+    ),
+    # configuration and dial-in settings
+    Case(
+        "config-type",
+        "PATCH",
+        B + "/configuration",
+        400,
+        "invalidRequest",
+        "'meetingMigrationEnabled' must be a boolean",
+        _j('{"meetingMigrationEnabled": "false"}'),
+    ),
+    Case(
+        "config-unknown",
+        "PATCH",
+        B + "/configuration",
+        400,
+        "invalidRequest",
+        "unknown field 'enabled'",
+        _j('{"meetingMigrationEnabled": true, "enabled": true}'),
+    ),
+    Case(
+        "config-empty",
+        "PATCH",
+        B + "/configuration",
+        400,
+        "invalidRequest",
+        "at least one",
+        _j("{}"),
+    ),
+    Case(
+        "config-array",
+        "PATCH",
+        B + "/configuration",
+        400,
+        "invalidRequest",
+        "JSON object",
+        _j("[true]"),
+    ),
+    Case(
+        "dialin-type",
+        "PATCH",
+        B + "/dialInConferencingSettings",
+        400,
+        "invalidRequest",
+        "'automaticallyMigrateUserMeetings' must be a boolean",
+        _j('{"automaticallyMigrateUserMeetings": 1}'),
+    ),
+    Case(
+        "dialin-half",
+        "PATCH",
+        B + "/dialInConferencingSettings",
+        400,
+        "invalidRequest",
+        "'automaticallyReplaceAcpProvider' must be a boolean",
+        _j('{"automaticallyMigrateUserMeetings": false, "automaticallyReplaceAcpProvider": null}'),
+    ),
+    Case(
+        "dialin-unknown",
+        "PATCH",
+        B + "/dialInConferencingSettings",
+        400,
+        "invalidRequest",
+        "unknown field 'meetingMigrationEnabled'",
+        _j('{"meetingMigrationEnabled": false}'),
+    ),
+    # triggers
+    Case(
+        "trigger-type",
+        "POST",
+        B + "/triggers",
+        400,
+        "invalidRequest",
+        "'type' must be one of",
+        _j('{"type": "userMoved", "identity": "x"}'),
+    ),
+    Case(
+        "trigger-notype",
+        "POST",
+        B + "/triggers",
+        400,
+        "invalidRequest",
+        "'type' is required",
+        _j('{"identity": "x"}'),
+    ),
+    Case(
+        "trigger-identity",
+        "POST",
+        B + "/triggers",
+        400,
+        "invalidRequest",
+        "'identity' is required",
+        _j('{"type": "bridgeChanged"}'),
+    ),
+    Case(
+        "trigger-identity-type",
+        "POST",
+        B + "/triggers",
+        400,
+        "invalidRequest",
+        "'identity' must be a string",
+        _j('{"type": "bridgeChanged", "identity": ["x"]}'),
+    ),
+    Case(
+        "trigger-mode",
+        "POST",
+        B + "/triggers",
+        400,
+        "invalidRequest",
+        "'mode' must be one of",
+        _j(
+            '{"type": "teamsUpgradePolicyGranted", "identity": "x", "mode": "Teams", "scope": "user"}'
+        ),
+    ),
+    Case(
+        "trigger-scope",
+        "POST",
+        B + "/triggers",
+        400,
+        "invalidRequest",
+        "'scope' is required",
+        _j('{"type": "teamsUpgradePolicyGranted", "identity": "x", "mode": "TeamsOnly"}'),
+    ),
+    Case(
+        "trigger-unknown",
+        "POST",
+        B + "/triggers",
+        400,
+        "invalidRequest",
+        "unknown field 'extra'",
+        _j('{"type": "bridgeChanged", "identity": "x", "extra": 1}'),
+    ),
+    Case(
+        "trigger-mode-on-other",
+        "POST",
+        B + "/triggers",
+        400,
+        "invalidRequest",
+        "unknown field 'mode'",
+        _j('{"type": "bridgeChanged", "identity": "x", "mode": "TeamsOnly"}'),
+    ),
+    Case(
+        "trigger-conf-field",
+        "POST",
+        B + "/triggers",
+        400,
+        "invalidRequest",
+        "unknown field 'conferencing.pin'",
+        _j('{"type": "bridgeChanged", "identity": "x", "conferencing": {"pin": "1"}}'),
+    ),
+    Case(
+        "trigger-conf-type",
+        "POST",
+        B + "/triggers",
+        400,
+        "invalidRequest",
+        "'conferencing.conferenceId' must be a string of digits",
+        _j(
+            '{"type": "conferenceIdReset", "identity": "x", "conferencing": {"conferenceId": "12a"}}'
+        ),
+    ),
+    Case(
+        "trigger-conf-provider",
+        "POST",
+        B + "/triggers",
+        400,
+        "invalidRequest",
+        "'conferencing.audioConferencingProvider' must be one of",
+        _j(
+            '{"type": "bridgeChanged", "identity": "x", "conferencing": {"audioConferencingProvider": "acme"}}'
+        ),
+    ),
+    Case(
+        "triggers-since",
+        "GET",
+        B + "/triggers",
+        400,
+        "invalidRequest",
+        "'since' must be an RFC 3339",
+        params={"since": "1 hour ago"},
+    ),
+    Case(
+        "triggers-param",
+        "GET",
+        B + "/triggers",
+        400,
+        "invalidRequest",
+        "unknown query parameter 'fate'",
+        params={"fate": "ignored"},
+    ),
+    # routing
+    Case("no-route", "GET", "/v1/nothing", 404, "notFound", "no such route"),
+    Case("no-method", "DELETE", B + "/configuration", 405, "methodNotAllowed", "not allowed"),
+    Case("tenants-param", "GET", "/v1/tenants", 400, "invalidRequest", "unknown query parameter"),
+]
+# the tenants route takes no query parameters
+CASES[-1] = Case(
+    "tenants-param",
+    "GET",
+    "/v1/tenants",
+    400,
+    "invalidRequest",
+    "unknown query parameter",
+    params={"all": "1"},
+)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+async def test_hostile_input_is_refused_and_changes_nothing(
+    case: Case,
+    api: aiohttp.ClientSession,
+    store: Store,
+    clock: FakeClock,
+    db_path: Path,
+    service: RecordingService,
+) -> None:
+    await seed(store, clock)
+    before = snapshot(db_path)
+    kwargs: dict[str, Any] = {"headers": case.headers, "params": case.params}
+    if case.body is not None:
+        kwargs["data"] = case.body
+    async with api.request(case.method, case.path, **kwargs) as r:
+        status, body = r.status, await r.json()
+    assert status == case.status, body
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    assert body["error"]["code"] == case.code
+    assert case.says in body["error"]["message"]
+    assert "ghost@contoso.example" not in body["error"]["message"]  # identities not echoed
+    assert snapshot(db_path) == before
+    writes = [c for c in service.calls if c[0] in ("submit_trigger", "set_switches")]
+    assert writes == []
+
+
+async def test_chunked_oversized_body_is_413(
+    api: aiohttp.ClientSession, store: Store, db_path: Path
+) -> None:
+    async def chunks() -> Any:
+        for _ in range(80):
+            yield b"x" * 1024
+
+    before = snapshot(db_path)
+    async with api.post(B + "/triggers", data=chunks(), headers=JSON_CT) as r:
+        assert r.status == 413
+        assert (await r.json())["error"]["code"] == "payloadTooLarge"
+    assert snapshot(db_path) == before
+
+
+async def test_body_without_content_type_is_415(api: aiohttp.ClientSession) -> None:
+    async with api.post(
+        B + "/triggers",
+        data=b'{"type": "bridgeChanged", "identity": "x"}',
+        skip_auto_headers=["Content-Type"],
+    ) as r:
+        assert r.status == 415
+
+
+async def test_json_with_charset_and_vendor_types_is_accepted(api: aiohttp.ClientSession) -> None:
+    for content_type in ("application/json; charset=utf-8", "application/merge-patch+json"):
+        async with api.patch(
+            B + "/configuration",
+            data=b'{"meetingMigrationEnabled": true}',
+            headers={"Content-Type": content_type},
+        ) as r:
+            assert r.status == 200, content_type
