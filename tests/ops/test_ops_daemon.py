@@ -1,0 +1,306 @@
+"""The real daemon, started the way the unit starts it, against the Graph simulator.
+
+``mmsd run`` gets a notify socket and ``$WATCHDOG_USEC`` as under ``Type=notify``:
+it must send ``READY=1``, watchdog pings, ``STOPPING=1`` on ``SIGTERM`` and exit 0
+within ``TimeoutStopSec`` with nothing lost; its stdout is JSON lines without e-mail
+addresses. A real Prometheus scrapes its metrics listener: every dashboard query
+returns data, and ``MmsdMigrationFailed`` fires when the simulator's on-premises
+mailbox user fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from ops_testkit import ALERTS, DASHBOARD, SYSTEMD, panel_queries, substitute, tool
+
+DEADLINE_S = 30.0
+WATCHDOG_USEC = 400_000
+TIMEOUT_STOP_S = int(
+    re.search(r"^TimeoutStopSec=(\d+)s$", (SYSTEMD / "mmsd.service").read_text(), re.M).group(1)  # type: ignore[union-attr]
+)
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """``mmsd sim`` on loopback; yields its announcement plus ``control`` (its /_sim URL)."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mmsd",
+            "sim",
+            "--port",
+            "0",
+            "--users",
+            "6",
+            "--meetings",
+            "2",
+            "--seed",
+            "7",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=(tmp_path / "sim.log").open("w"),
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], DEADLINE_S)
+        assert ready, "the simulator did not announce itself"
+        info: dict[str, Any] = json.loads(process.stdout.readline())
+        info["control"] = info["graphBaseUrl"].removesuffix("/v1.0") + "/_sim"
+        yield info
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+class Daemon:
+    """One ``mmsd run`` process with a notify socket, as systemd would start it."""
+
+    def __init__(self, tmp_path: Path, sim: dict[str, Any]) -> None:
+        self.dir = tmp_path
+        (tmp_path / "secret").write_text(sim["clientSecret"])
+        (tmp_path / "state").mkdir(exist_ok=True)
+        self.admin_socket = tmp_path / "admin.sock"
+        self.config = tmp_path / "mmsd.toml"
+        self.config.write_text(
+            f'state_dir = "{tmp_path / "state"}"\n'
+            f'admin_socket = "{self.admin_socket}"\n'
+            f"admin_socket_group = {json.dumps(_my_group())}\n"
+            'metrics_listen = "127.0.0.1:0"\n'
+            "coalesce_seconds = 0.2\n"
+            "[tenants.contoso]\n"
+            f'tenant_id = "{sim["tenantId"]}"\n'
+            f'client_id = "{sim["clientId"]}"\n'
+            f'graph_base_url = "{sim["graphBaseUrl"]}"\n'
+            f'authority = "{sim["authority"]}"\n'
+            f'ca_file = "{sim["caFile"]}"\n'
+            f'client_secret_file = "{tmp_path / "secret"}"\n'
+        )
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(str(tmp_path / "notify.sock"))
+        self.notify.setblocking(False)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.runs = 0
+
+    def start(self) -> None:
+        self.runs += 1
+        self.stdout = self.dir / f"daemon-{self.runs}.out"
+        env = {
+            **os.environ,
+            "NOTIFY_SOCKET": str(self.dir / "notify.sock"),
+            "WATCHDOG_USEC": str(WATCHDOG_USEC),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mmsd", "run", "--config", str(self.config)],
+            env=env,
+            stdout=self.stdout.open("wb"),
+            stderr=(self.dir / f"daemon-{self.runs}.err").open("wb"),
+        )
+
+    async def message(self, wanted: str) -> str:
+        """Await the next datagram that starts with ``wanted``."""
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(DEADLINE_S):
+            while True:
+                data = (await loop.sock_recv(self.notify, 4096)).decode()
+                if data.startswith(wanted):
+                    return data
+
+    def lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.stdout.read_text().splitlines()]
+
+    def metrics_url(self) -> str:
+        for line in self.lines():
+            match = re.search(r"metrics listener on (http://\S+)", line["message"])
+            if match:
+                return match.group(1)
+        raise AssertionError("the daemon did not log its metrics listener")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.notify.close()
+
+
+def start_prometheus(
+    binary: str, tmp_path: Path, target: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Prometheus scraping ``target`` as job mmsd and evaluating alerts.yml; and its URL."""
+    config = {
+        "global": {"scrape_interval": "500ms", "evaluation_interval": "500ms"},
+        "rule_files": [str(ALERTS)],
+        "scrape_configs": [{"job_name": "mmsd", "static_configs": [{"targets": [target]}]}],
+    }
+    (tmp_path / "prometheus.yml").write_text(json.dumps(config))
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=(tmp_path / "prometheus.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+def _my_group() -> str:
+    import grp
+
+    return grp.getgrgid(os.getgid()).gr_name
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, sim: dict[str, Any]) -> Iterator[Daemon]:
+    d = Daemon(tmp_path, sim)
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+async def sim_users(http: aiohttp.ClientSession, sim: dict[str, Any]) -> list[dict[str, Any]]:
+    async with http.get(f"{sim['control']}/users") as resp:
+        users: list[dict[str, Any]] = (await resp.json())["value"]
+    return users
+
+
+def admin(daemon: Daemon) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(daemon.admin_socket)))
+
+
+async def test_ready_watchdog_and_clean_stop_under_load(
+    daemon: Daemon, sim: dict[str, Any]
+) -> None:
+    daemon.start()
+    assert (await daemon.message("READY=1")).startswith("READY=1\nSTATUS=")
+    for _ in range(2):
+        await daemon.message("WATCHDOG=1")
+
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{daemon.metrics_url()}/metrics") as resp:
+            assert resp.status == 200
+            text = await resp.text()
+        assert 'mmsd_migration_users{state="Pending",tenant="contoso"}' in text
+        assert re.search(r'^mmsd_actors\{kind="\w+"\} \d', text, re.M), "no live actors"
+        async with http.get(f"{daemon.metrics_url()}/readyz") as resp:
+            assert resp.status == 200
+        users = [u for u in await sim_users(http, sim) if u["kind"] == "ordinary"]
+
+    async with admin(daemon) as api:
+        for user in users:
+            async with api.post(
+                "http://mmsd/v1/tenants/contoso/migrations", json={"identity": user["id"]}
+            ) as resp:
+                assert resp.status == 202, await resp.text()
+
+    assert daemon.process is not None
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    daemon.process.send_signal(signal.SIGTERM)
+    await daemon.message("STOPPING=1")
+    code = await asyncio.wait_for(asyncio.to_thread(daemon.process.wait), TIMEOUT_STOP_S)
+    assert code == 0
+    assert loop.time() - started < TIMEOUT_STOP_S
+
+    lines = daemon.lines()  # every line is one JSON object
+    assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    assert not EMAIL.search(daemon.stdout.read_text()), "an e-mail address reached the log"
+
+    # Nothing lost: after a restart every started migration has its record.
+    daemon.start()
+    await daemon.message("READY=1")
+    async with admin(daemon) as api:
+        async with api.get("http://mmsd/v1/tenants/contoso/migrations") as resp:
+            records = (await resp.json())["value"]
+    assert {r["userId"] for r in records} >= {u["id"] for u in users}
+
+
+async def test_prometheus_scrapes_the_daemon_and_failed_alert_fires(
+    daemon: Daemon, sim: dict[str, Any], tmp_path: Path
+) -> None:
+    binary = tool("prometheus")
+    daemon.start()
+    await daemon.message("READY=1")
+    target = daemon.metrics_url().removeprefix("http://")
+    prometheus, url = start_prometheus(binary, tmp_path, target)
+    try:
+        async with aiohttp.ClientSession() as http:
+
+            async def query(expr: str) -> list[Any]:
+                async with http.get(f"{url}/api/v1/query", params={"query": expr}) as resp:
+                    body = await resp.json()
+                assert body["status"] == "success", (expr, body)
+                result: list[Any] = body["data"]["result"]
+                return result
+
+            async def poll(check: Any, what: str) -> Any:
+                async with asyncio.timeout(DEADLINE_S):
+                    while True:
+                        try:
+                            found = await check()
+                        except aiohttp.ClientError:
+                            found = None
+                        if found:
+                            return found
+                        await asyncio.sleep(0.2)
+
+            async def scraped() -> bool:
+                found = await query('count_over_time(up{job="mmsd"}[1m])')
+                return bool(found) and float(found[0]["value"][1]) >= 3
+
+            await poll(scraped, "three scrapes")
+            dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+            empty = [
+                f"{title} [{ref}]"
+                for title, ref, expr in panel_queries(dashboard)
+                if not await query(substitute(expr))
+            ]
+            assert not empty, f"dashboard queries without data: {empty}"
+
+            onprem = next(u for u in await sim_users(http, sim) if u["kind"] == "onPremisesMailbox")
+            async with admin(daemon) as api:
+                async with api.post(
+                    "http://mmsd/v1/tenants/contoso/migrations", json={"identity": onprem["id"]}
+                ) as resp:
+                    assert resp.status == 202, await resp.text()
+
+            async def firing() -> list[dict[str, Any]]:
+                async with http.get(f"{url}/api/v1/alerts") as resp:
+                    alerts = (await resp.json())["data"]["alerts"]
+                return [
+                    a
+                    for a in alerts
+                    if a["labels"]["alertname"] == "MmsdMigrationFailed" and a["state"] == "firing"
+                ]
+
+            (alert,) = await poll(firing, "MmsdMigrationFailed to fire")
+            assert alert["labels"]["tenant"] == "contoso"
+    finally:
+        prometheus.terminate()
+        prometheus.wait(10)
