@@ -1,8 +1,10 @@
 """The simulator's control surface under ``/_sim/`` (no auth, loopback only).
 
-Admin changes answer ``{"trigger": {...}, "user": {...}}``: the trigger body mmsd
-would receive for the change (SPEC section 2, with ``conferencing`` = the profile
-after it) and the user as ``GET /_sim/users/{id}`` shows it. Each also changes what
+Admin changes answer ``{"trigger": {...} | null, "user": {...}}``: the trigger body
+mmsd would receive for the change (SPEC section 2: ``type``, ``identity`` and
+``conferencing`` = the profile after it, with only the SPEC's seven conferencing
+keys), or ``null`` for a change SPEC section 2 has no trigger for (a switch to a
+third-party provider), and the user as ``GET /_sim/users/{id}`` shows it. Each also changes what
 Graph returns (licences in ``/users`` and ``users/delta``, dial-in in
 ``audioConferencing``, calendar access for a moved mailbox).
 
@@ -20,7 +22,7 @@ Users and admin changes
 - ``POST /_sim/users/{id}/bridge-number/unassign`` ``{"number"?}``: drop a toll number,
   default the first (``bridgeNumberUnassigned``)
 - ``POST /_sim/users/{id}/acp-provider`` ``{"provider": "microsoft"|"thirdParty"}``
-  (``acpProviderSwitchedToMicrosoft`` when switched to microsoft)
+  (``acpProviderSwitchedToMicrosoft`` when switched to microsoft; ``null`` to thirdParty)
 - ``POST /_sim/users/{id}/mailbox`` ``{"location": "exchangeOnline"|"onPremises"}``
   (``userMovedToOnline`` / ``userMovedToOnPremises``)
 
@@ -155,12 +157,14 @@ class Control:
             raise _Bad(404, "userNotFound", f"no user {key!r}")
         return user
 
-    def _changed(self, user: SimUser, trigger_type: str) -> web.Response:
-        trigger: JSON = {
-            "type": trigger_type,
-            "identity": user.id,
-            "conferencing": trigger_profile(user),
-        }
+    def _changed(self, user: SimUser, trigger_type: str | None) -> web.Response:
+        trigger: JSON | None = None
+        if trigger_type is not None:
+            trigger = {
+                "type": trigger_type,
+                "identity": user.id,
+                "conferencing": trigger_profile(user),
+            }
         self.sim.ctx.join_cache.clear()
         return _json({"trigger": trigger, "user": user_view(user)})
 
@@ -338,9 +342,8 @@ class Control:
         if provider not in PROVIDERS:
             raise _Bad(400, "badRequest", '"provider" must be "microsoft" or "thirdParty"')
         user.conferencing.audio_conferencing_provider = str(provider)
-        kind = (
-            "acpProviderSwitchedToMicrosoft" if provider == "microsoft" else "acpProviderSwitched"
-        )
+        # SPEC section 2 has a trigger only for a switch to Microsoft's provider.
+        kind = "acpProviderSwitchedToMicrosoft" if provider == "microsoft" else None
         return self._changed(user, kind)
 
     async def mailbox(self, request: web.Request) -> web.StreamResponse:

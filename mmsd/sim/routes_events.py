@@ -11,8 +11,18 @@ Choices where Graph is vague (also in the README):
   and changes nothing.
 - A property the SDK's Event model lacks answers ``400 RequestBodyRead``; read-only
   properties (``id``, ``changeKey``, ``iCalUId``, ...) are ignored.
-- Occurrences (from ``calendarView``/``instances``) are computed, not stored: reading or
-  patching one by ID answers 404 ``ErrorItemNotFound``; exceptions are stored events.
+- ``Prefer: outlook.timezone`` is honoured for ``start``/``end`` of events (and
+  ``startDateTime``/``endDateTime`` of event messages) on every read and on the answers
+  of POST and PATCH, with ``Preference-Applied``: ``UTC``, any IANA name the system's
+  zone database knows, and the Windows names of :data:`WINDOWS_ZONES`. Another name is
+  not applied (UTC, no ``Preference-Applied``): Graph's answer to an unknown zone is
+  unconfirmed. Times in the request (``$filter``, POST/PATCH bodies) are taken as UTC;
+  the stored ``originalStartTimeZone``/``originalEndTimeZone`` do not change.
+- Occurrences (from ``calendarView``/``instances``) are computed, not stored, but can be
+  read and patched by their ID as in Graph: a GET answers the computed occurrence; a
+  PATCH turns it into a stored exception of its series with the same ID (then updates
+  go to the attendees as for any PATCH). An occurrence ID whose occurrence an exception
+  already replaces (a moved or cancelled one) answers 404 ``ErrorItemNotFound``.
 """
 
 from __future__ import annotations
@@ -20,8 +30,10 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mmsd.sim.delivery import NEW, UPDATE, Mailer
 from mmsd.sim.graph_http import (
@@ -148,8 +160,72 @@ def body_preference(req: GraphRequest) -> str | None:
     return value
 
 
-def render_item(data: JSON, select: list[str] | None, body_type: str | None) -> JSON:
-    """An event or message as answered: ``$select`` applied, body converted when asked."""
+@dataclass(frozen=True)
+class OutlookZone:
+    """A ``Prefer: outlook.timezone`` the simulator honours: the name as asked, and its zone."""
+
+    name: str
+    zone: tzinfo
+
+
+# Windows time-zone names (as Outlook uses them) for the zones the generated tenant's
+# people live in; IANA names work directly. Anything else is not applied.
+WINDOWS_ZONES = {
+    "UTC": "UTC",
+    "Pacific Standard Time": "America/Los_Angeles",
+    "Mountain Standard Time": "America/Denver",
+    "Central Standard Time": "America/Chicago",
+    "Eastern Standard Time": "America/New_York",
+    "GMT Standard Time": "Europe/London",
+    "W. Europe Standard Time": "Europe/Berlin",
+    "Romance Standard Time": "Europe/Paris",
+    "Israel Standard Time": "Asia/Jerusalem",
+    "Arabian Standard Time": "Asia/Dubai",
+    "India Standard Time": "Asia/Kolkata",
+    "China Standard Time": "Asia/Shanghai",
+    "Tokyo Standard Time": "Asia/Tokyo",
+    "AUS Eastern Standard Time": "Australia/Sydney",
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _zone(name: str) -> OutlookZone | None:
+    if name.upper() == "UTC":
+        return OutlookZone(name, UTC)
+    key = WINDOWS_ZONES.get(name, name)
+    if "/" not in key and key != "UTC":
+        return None
+    try:
+        return OutlookZone(name, ZoneInfo(key))
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def timezone_preference(req: GraphRequest) -> OutlookZone | None:
+    """``Prefer: outlook.timezone``: a Windows or IANA zone name, or None (answer in UTC)."""
+    value = req.prefer().get("outlook.timezone")
+    if not value:
+        return None
+    return _zone(value.strip())
+
+
+def _in_zone(value: Any, zone: OutlookZone) -> Any:
+    """A ``dateTimeTimeZone`` moved to ``zone`` (other values as they are)."""
+    if not isinstance(value, dict) or "dateTime" not in value:
+        return value
+    from mmsd.sim.eventjson import parse_graph_datetime
+
+    local = parse_graph_datetime(value).astimezone(zone.zone).replace(tzinfo=None)
+    return {"dateTime": local.isoformat(timespec="microseconds") + "0", "timeZone": zone.name}
+
+
+_ZONED = ("start", "end", "startDateTime", "endDateTime")
+
+
+def render_item(
+    data: JSON, select: list[str] | None, body_type: str | None, zone: OutlookZone | None = None
+) -> JSON:
+    """An event or message as answered: ``$select`` applied, body and times converted when asked."""
     out = project(data, select, EVENT_ALWAYS)
     if select is not None and "onlineMeeting" in out and "isOnlineMeeting" not in select:
         out["onlineMeeting"] = None  # Graph returns it only with isOnlineMeeting selected
@@ -166,13 +242,24 @@ def render_item(data: JSON, select: list[str] | None, body_type: str | None) -> 
                 "contentType": body_type,
                 "content": body_as(str(body.get("content") or ""), current, body_type),
             }
+    if zone is not None:
+        if out is data:
+            out = dict(data)
+        for key in _ZONED:
+            if key in out:
+                out[key] = _in_zone(out[key], zone)
     return out
 
 
-def _pref_header(body_type: str | None) -> dict[str, str] | None:
-    if body_type is None:
+def _pref_header(body_type: str | None, zone: OutlookZone | None = None) -> dict[str, str] | None:
+    applied = []
+    if body_type is not None:
+        applied.append(f'outlook.body-content-type="{body_type}"')
+    if zone is not None:
+        applied.append(f'outlook.timezone="{zone.name}"')
+    if not applied:
         return None
-    return {"Preference-Applied": f'outlook.body-content-type="{body_type}"'}
+    return {"Preference-Applied": ", ".join(applied)}
 
 
 def paged(
@@ -230,14 +317,15 @@ async def list_events(ctx: SimContext, req: GraphRequest, params: dict[str, str]
     ]
     items = _sort(items, req.query.get("$orderby"))
     select, body_type = parse_select(req), body_preference(req)
+    zone = timezone_preference(req)
     return paged(
         ctx,
         req,
         items,
         10,
         _ctx_url(user, "events"),
-        lambda d: render_item(d, select, body_type),
-        _pref_header(body_type),
+        lambda d: render_item(d, select, body_type, zone),
+        _pref_header(body_type, zone),
     )
 
 
@@ -302,14 +390,15 @@ async def calendar_view(
         preds = parse_event_filter(filt)
         items = [d for d in items if all(p(d) for p in preds)]
     select, body_type = parse_select(req), body_preference(req)
+    zone = timezone_preference(req)
     return paged(
         ctx,
         req,
         items,
         10,
         _ctx_url(user, "calendarView"),
-        lambda d: render_item(d, select, body_type),
-        _pref_header(body_type),
+        lambda d: render_item(d, select, body_type, zone),
+        _pref_header(body_type, zone),
     )
 
 
@@ -318,6 +407,55 @@ def _event(ctx: SimContext, user: SimUser, event_id: str) -> SimEvent:
     if found is None:
         raise not_found_item()
     return found
+
+
+def _occurrence(ctx: SimContext, user: SimUser, event_id: str) -> tuple[SimEvent, JSON]:
+    """The series master and the computed occurrence an occurrence ID names (else 404).
+
+    An occurrence ID is valid while the series produces an occurrence at its original
+    start and no exception replaces it (a cancelled or moved occurrence is gone).
+    """
+    from mmsd.sim.eventjson import parse_graph_datetime
+    from mmsd.sim.recurrence import occurrence_json, occurrence_starts, split_occurrence_id
+
+    parts = split_occurrence_id(event_id)
+    box = ctx.state.mailbox_events(user.id)
+    master = box.get(parts[0]) if parts is not None else None
+    if parts is None or master is None or master.data.get("type") != "seriesMaster":
+        raise not_found_item()
+    original = parts[1]
+    for exc in _exceptions_by_master(box).get(master.id, []):
+        if (
+            exc.data.get("originalStart")
+            and parse_graph_datetime({"dateTime": str(exc.data["originalStart"])}) == original
+        ):
+            raise not_found_item()
+    for start in occurrence_starts(master.data):
+        if start >= original:
+            if start != original:
+                break
+            data = master.data
+            duration = parse_graph_datetime(data["end"]) - parse_graph_datetime(data["start"])
+            return master, occurrence_json(data, original, duration)
+    raise not_found_item()
+
+
+def _event_or_occurrence(ctx: SimContext, user: SimUser, event_id: str) -> SimEvent:
+    """A stored event, or an unstored view of the occurrence ``event_id`` names."""
+    found = ctx.state.mailbox_events(user.id).get(event_id)
+    if found is not None:
+        return found
+    master, data = _occurrence(ctx, user, event_id)
+    return SimEvent(master.mailbox_id, data, master.copy, master.organizer_id)
+
+
+def _materialize_exception(ctx: SimContext, user: SimUser, event_id: str) -> SimEvent:
+    """Turn the occurrence ``event_id`` into a stored exception with the same ID (for a PATCH)."""
+    master, data = _occurrence(ctx, user, event_id)
+    data["type"] = "exception"
+    event = SimEvent(master.mailbox_id, data, master.copy, master.organizer_id)
+    ctx.state.mailbox_events(user.id)[event.id] = event
+    return event
 
 
 async def instances(ctx: SimContext, req: GraphRequest, params: dict[str, str]) -> GraphResponse:
@@ -333,23 +471,30 @@ async def instances(ctx: SimContext, req: GraphRequest, params: dict[str, str]) 
         items = expand_series(master, exceptions.get(master.id, []), start, end)
         items.sort(key=_start_key)
     select, body_type = parse_select(req), body_preference(req)
+    zone = timezone_preference(req)
     return paged(
         ctx,
         req,
         items,
         10,
         _ctx_url(user, f"events('{master.id}')/instances"),
-        lambda d: render_item(d, select, body_type),
-        _pref_header(body_type),
+        lambda d: render_item(d, select, body_type, zone),
+        _pref_header(body_type, zone),
     )
 
 
 async def get_event(ctx: SimContext, req: GraphRequest, params: dict[str, str]) -> GraphResponse:
     """``GET /users/{id}/events/{id}``."""
     user = ctx.require_mailbox(params["user"])
-    event = _event(ctx, user, params["event"])
+    event = _event_or_occurrence(ctx, user, params["event"])
     select, body_type = parse_select(req), body_preference(req)
-    if select is None and body_type is None:
+    zone = timezone_preference(req)
+    if (
+        select is None
+        and body_type is None
+        and zone is None
+        and event.data.get("type") != "occurrence"
+    ):
         # The common case: serialize an event once per version (its ETag), not per GET.
         etag = str(event.data.get("@odata.etag"))
         cached = ctx.entity_cache.get(event.id)
@@ -359,9 +504,9 @@ async def get_event(ctx: SimContext, req: GraphRequest, params: dict[str, str]) 
         return GraphResponse(200, cached[1], {"Content-Type": JSON_CONTENT_TYPE})
     body = {
         "@odata.context": _ctx_url(user, "events/$entity"),
-        **render_item(event.data, select, body_type),
+        **render_item(event.data, select, body_type, zone),
     }
-    return ok(body, headers=_pref_header(body_type))
+    return ok(body, headers=_pref_header(body_type, zone))
 
 
 def _check_fields(ctx: SimContext, fields: JSON) -> JSON:
@@ -426,8 +571,12 @@ async def create_event(ctx: SimContext, req: GraphRequest, params: dict[str, str
     )
     ctx.state.mailbox_events(user.id)[event.id] = event
     mailer(ctx).send_for_event(user, event, NEW)
-    body = {"@odata.context": _ctx_url(user, "events/$entity"), **event.data}
-    return ok(body, status=201)
+    zone = timezone_preference(req)
+    body = {
+        "@odata.context": _ctx_url(user, "events/$entity"),
+        **render_item(event.data, None, None, zone),
+    }
+    return ok(body, status=201, headers=_pref_header(None, zone))
 
 
 async def update_event(ctx: SimContext, req: GraphRequest, params: dict[str, str]) -> GraphResponse:
@@ -435,7 +584,7 @@ async def update_event(ctx: SimContext, req: GraphRequest, params: dict[str, str
     from mmsd.sim.eventjson import touch_event
 
     user = ctx.require_mailbox(params["user"])
-    event = _event(ctx, user, params["event"])
+    event = _event_or_occurrence(ctx, user, params["event"])
     if_match = req.header("If-Match")
     fields = _check_fields(ctx, req.json_object())
     if if_match is not None and not _etag_matches(if_match, event):
@@ -445,6 +594,9 @@ async def update_event(ctx: SimContext, req: GraphRequest, params: dict[str, str
             "The change key passed in the request does not match the current change key "
             "of the item.",
         )
+    if event.data.get("type") == "occurrence":
+        # Updating one occurrence makes it an exception of its series, keeping its ID.
+        event = _materialize_exception(ctx, user, event.id)
     data = event.data
     online = bool(data.get("isOnlineMeeting"))
     for key, value in fields.items():
@@ -459,8 +611,12 @@ async def update_event(ctx: SimContext, req: GraphRequest, params: dict[str, str
     ctx.counters.patches[event.id] += 1
     if data.get("isOrganizer") and event.copy is not CopyKind.ATTENDEE:
         mailer(ctx).send_for_event(user, event, UPDATE)
-    body_out = {"@odata.context": _ctx_url(user, "events/$entity"), **data}
-    response = ok(body_out)
+    zone = timezone_preference(req)
+    body_out = {
+        "@odata.context": _ctx_url(user, "events/$entity"),
+        **render_item(data, None, None, zone),
+    }
+    response = ok(body_out, headers=_pref_header(None, zone))
     response.hold_event_id = event.id
     return response
 
@@ -477,14 +633,15 @@ async def list_messages(
     user = ctx.require_mailbox(params["user"])
     items = _message_list(ctx, user)
     select, body_type = parse_select(req), body_preference(req)
+    zone = timezone_preference(req)
     return paged(
         ctx,
         req,
         items,
         10,
         _ctx_url(user, "messages"),
-        lambda d: render_item(d, select, body_type),
-        _pref_header(body_type),
+        lambda d: render_item(d, select, body_type, zone),
+        _pref_header(body_type, zone),
     )
 
 
@@ -494,11 +651,12 @@ async def get_message(ctx: SimContext, req: GraphRequest, params: dict[str, str]
     for msg in _message_list(ctx, user):
         if msg.get("id") == params["message"]:
             select, body_type = parse_select(req), body_preference(req)
+            zone = timezone_preference(req)
             body = {
                 "@odata.context": _ctx_url(user, "messages/$entity"),
-                **render_item(msg, select, body_type),
+                **render_item(msg, select, body_type, zone),
             }
-            return ok(body, headers=_pref_header(body_type))
+            return ok(body, headers=_pref_header(body_type, zone))
     raise not_found_item()
 
 

@@ -56,14 +56,19 @@ def audio_conferencing(user: SimUser) -> JSON | None:
 
 def join_html(meeting: JSON, audio: JSON | None, lang: str = "en") -> str:
     """The meeting's ``joinInformation`` HTML: the simulator's Teams 2023 invitation block."""
+    from mmsd.sim.generator import NUMBER_LABELS
     from mmsd.sim.invites import DialIn, InviteDetails, render_invite
 
     ids = meeting.get("joinMeetingIdSettings") or {}
     dial_ins: list[DialIn] = []
     if audio is not None:
-        dial_ins += [DialIn(str(n), "United States, City") for n in audio.get("tollNumbers") or []]
+        # Labelled as the generated invitations label them (a number added later
+        # through /_sim/ has no label, there as here).
         dial_ins += [
-            DialIn(str(n), "United States (Toll-free)", toll_free=True)
+            DialIn(str(n), NUMBER_LABELS.get(str(n), "")) for n in audio.get("tollNumbers") or []
+        ]
+        dial_ins += [
+            DialIn(str(n), NUMBER_LABELS.get(str(n), ""), toll_free=True)
             for n in audio.get("tollFreeNumbers") or []
         ]
     details = InviteDetails(

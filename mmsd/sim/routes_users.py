@@ -6,7 +6,10 @@ whose token is the tenant's change serial at the first call. A call on that link
 returns only users with a property changed since (``/_sim/`` admin changes record
 them), again paged, and a fresh delta link. ``Prefer: return=minimal`` returns only
 the changed properties (plus ``id``) and is echoed in ``Preference-Applied``.
-Tokens are opaque base64url JSON and carry the ``$select`` list along.
+Tokens are opaque base64url JSON and carry the ``$select`` list and the page size
+along: ``$top`` (first call only, as Graph allows query parameters only there) or
+``Prefer: odata.maxpagesize`` (any call; it overrides the carried size), default 200,
+at most 999.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from mmsd.sim.model import JSON, SimUser
 
 USERS_CONTEXT = "https://graph.microsoft.com/v1.0/$metadata#users"
 DELTA_PAGE = 200
+MAX_DELTA_PAGE = 999
 
 
 def _encode(token: JSON) -> str:
@@ -97,13 +101,24 @@ async def users_delta(ctx: SimContext, req: GraphRequest, params: dict[str, str]
         token = _decode(req.query["$skiptoken"])
     elif "$deltatoken" in req.query:
         start = _decode(req.query["$deltatoken"])
-        token = {"o": 0, "v": state.serial, "since": start.get("v", 0), "s": start.get("s")}
+        token = {
+            "o": 0,
+            "v": state.serial,
+            "since": start.get("v", 0),
+            "s": start.get("s"),
+            "n": start.get("n"),
+        }
     else:
         token = {"o": 0, "v": state.serial, "since": None, "s": parse_select(req)}
+        token["n"] = page_size(req, DELTA_PAGE, MAX_DELTA_PAGE)
     select = token.get("s")
     since = token.get("since")
     offset = int(token.get("o", 0))
     version = int(token.get("v", 0))
+    carried = token.get("n")
+    size = carried if isinstance(carried, int) and carried > 0 else DELTA_PAGE
+    # Prefer: odata.maxpagesize may come on any call; $top only on the first (carried).
+    size = page_size(GraphRequest(req.method, req.path, {}, req.headers), size, MAX_DELTA_PAGE)
     if since is None:
         candidates = state.users
     else:
@@ -114,7 +129,7 @@ async def users_delta(ctx: SimContext, req: GraphRequest, params: dict[str, str]
         ]
         changed.sort(key=state.user_position)
         candidates = [u for u in (state.user(uid) for uid in changed) if u is not None]
-    page = candidates[offset : offset + DELTA_PAGE]
+    page = candidates[offset : offset + size]
     items: list[JSON] = []
     for user in page:
         data = user_json(user, select)
@@ -124,11 +139,12 @@ async def users_delta(ctx: SimContext, req: GraphRequest, params: dict[str, str]
         items.append(data)
     body: JSON = {"@odata.context": USERS_CONTEXT, "value": items}
     base = f"{ctx.base_url}/users/delta()"
-    if offset + DELTA_PAGE < len(candidates):
-        nxt = {"o": offset + DELTA_PAGE, "v": version, "since": since, "s": select}
+    if offset + size < len(candidates):
+        nxt = {"o": offset + size, "v": version, "since": since, "s": select, "n": size}
         body["@odata.nextLink"] = f"{base}?$skiptoken={_encode(nxt)}"
     else:
-        body["@odata.deltaLink"] = f"{base}?$deltatoken={_encode({'v': version, 's': select})}"
+        last = {"v": version, "s": select, "n": token.get("n")}
+        body["@odata.deltaLink"] = f"{base}?$deltatoken={_encode(last)}"
     headers = {"Preference-Applied": "return=minimal"} if minimal else None
     return ok(body, headers=headers)
 

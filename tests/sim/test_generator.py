@@ -325,3 +325,24 @@ def test_a_thousand_users_is_fast() -> None:
         == 10_000
     )
     assert elapsed < 20.0, elapsed  # ~3-6 s on a shared 2-core machine
+
+
+def test_join_information_templates_give_the_directly_encoded_block() -> None:
+    from urllib.parse import quote
+
+    from mmsd.sim.generator import _MeetingFactory
+    from mmsd.sim.invites import InviteKind, render_invite
+
+    state = generate_tenant(2, NOW, 16, 0)
+    templates: dict[tuple[object, ...], str] = {}
+    checked = 0
+    for index, user in enumerate(state.users):
+        factory = _MeetingFactory(state, NOW, user, index, {}, templates)
+        for slot in range(2):  # the second call per organizer comes from the template
+            details, _ = factory._teams_details(slot)
+            direct = render_invite(
+                InviteKind.TEAMS_MEET_INVITE_BLOCK, "html", factory.lang, details
+            )
+            assert factory._join_information(details) == "data:text/html," + quote(direct, safe="")
+            checked += details.conference_id is not None
+    assert checked >= 8 and len(templates) < len(state.users)
