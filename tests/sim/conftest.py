@@ -20,21 +20,6 @@ from sim_server_helpers import credential, fetch_token, graph_client, make_confi
 
 from mmsd.sim.server import Simulator
 
-# msgraph-sdk 1.65's generated request builders call ``warn(..., DeprecationWarning)`` in
-# their class bodies, so merely importing one (the SDK does it lazily, on first use)
-# warns about classes nobody here uses. These two messages are the SDK's own, not ours.
-SDK_IMPORT_WARNINGS = (
-    "ignore:This class is deprecated. Please use the generic RequestConfiguration"
-    ":DeprecationWarning",
-    "ignore:GetQueryParameters is deprecated. Use QueryParameters instead.:DeprecationWarning",
-)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Silence the SDK's import-time deprecation warnings (see SDK_IMPORT_WARNINGS)."""
-    for line in SDK_IMPORT_WARNINGS:
-        config.addinivalue_line("filterwarnings", line)
-
 
 @pytest.fixture
 async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
