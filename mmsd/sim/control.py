@@ -123,9 +123,13 @@ async def _body(request: web.Request) -> JSON:
 
 
 def trigger_profile(user: SimUser) -> JSON:
-    """The ``conferencing`` object of a trigger body: the profile's seven SPEC keys."""
+    """The ``conferencing`` object of a trigger body: the profile's seven SPEC keys.
+
+    A value the user does not have (an empty string, e.g. no conference ID without
+    dial-in) is left out, as a provisioning system reports it, rather than sent empty.
+    """
     full = user.conferencing.to_json()
-    return {k: full[k] for k in TRIGGER_PROFILE_KEYS}
+    return {k: full[k] for k in TRIGGER_PROFILE_KEYS if full[k] != ""}
 
 
 def user_view(user: SimUser) -> JSON:

@@ -158,6 +158,7 @@ async def test_every_admin_change_answers_a_spec_trigger_body(
         assert set(trigger) == {"type", "identity", "conferencing"}, path
         assert trigger["type"] == expected and trigger["identity"] == user.id
         assert set(trigger["conferencing"]) == TRIGGER_CONFERENCING_KEYS, path
+        assert "" not in trigger["conferencing"].values(), path
     assert answer["user"]["conferencing"]["audioConferencingProvider"] == "microsoft"
 
 
@@ -548,3 +549,14 @@ async def test_at_most_500_attendees_per_event(sim: Simulator, http: aiohttp.Cli
         assert (await r.json())["error"]["code"] == "ErrorExceededMaxRecipientLimit"
     body["attendees"] = body["attendees"][:500]
     await post_event(sim, http, organizer, body)
+
+
+async def test_trigger_conferencing_leaves_out_values_the_user_lacks(sim: Simulator) -> None:
+    """A user without a conference ID gets no empty ``conferenceId`` in trigger bodies."""
+    from mmsd.sim.control import trigger_profile
+
+    user = ordinary(sim, 0)
+    user.conferencing.conference_id = ""
+    profile = trigger_profile(user)
+    assert "conferenceId" not in profile
+    assert set(profile) == TRIGGER_CONFERENCING_KEYS - {"conferenceId"}
