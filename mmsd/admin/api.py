@@ -10,13 +10,14 @@ never echo identities (a UPN is an e-mail address).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from aiohttp import web
@@ -45,9 +46,34 @@ _IDENTITY = re.compile(r"[^\s\x00-\x1f\x7f]{1,320}")
 _RFC3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
+_LAST_MICROS = timedelta(microseconds=999)
 _BEARER = re.compile(r"Bearer +(\S+)", re.IGNORECASE)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class SwitchLocks:
+    """One lock per tenant around the read-merge-write of a switches PATCH.
+
+    A PATCH names only some switches; the others are read and written back.
+    Without the lock two PATCHes of different switches (configuration and
+    dial-in settings, say) can interleave and the later write restores the
+    field the earlier one changed. Both listeners must share one instance.
+    """
+
+    def __init__(self) -> None:
+        """No tenant has a lock until its first PATCH."""
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def __call__(self, tenant: str) -> asyncio.Lock:
+        """The tenant's lock (created on first use)."""
+        lock = self._locks.get(tenant)
+        if lock is None:
+            lock = self._locks[tenant] = asyncio.Lock()
+        return lock
+
+
+SWITCH_LOCKS_KEY = web.AppKey("switch_locks", SwitchLocks)
 
 
 class ApiError(Exception):
@@ -300,6 +326,10 @@ async def list_migrations(request: web.Request) -> web.Response:
     state = _enum_value(query["state"], "state", MigrationState) if "state" in query else None
     start = parse_time(query["startTime"], "startTime") if "startTime" in query else None
     end = parse_time(query["endTime"], "endTime") if "endTime" in query else None
+    if end is not None:
+        # Times are rendered to the millisecond; an inclusive end covers its whole
+        # millisecond, so a record's own createDate passed back finds the record.
+        end = end.replace(microsecond=end.microsecond - end.microsecond % 1000) + _LAST_MICROS
     if start is not None and end is not None and start > end:
         raise ApiError(400, "invalidTimeRange", "'startTime' is after 'endTime'")
     store = request.app[STORE_KEY]
@@ -393,8 +423,9 @@ async def _patch_switches(request: web.Request, keys: Mapping[str, str]) -> Tena
     _query(request, frozenset())
     changes = _switch_patch(await read_json(request), keys)
     service = request.app[SERVICE_KEY]
-    current = await service.get_switches(tenant)
-    return await service.set_switches(tenant, replace(current, **changes))
+    async with request.app[SWITCH_LOCKS_KEY](tenant):
+        current = await service.get_switches(tenant)
+        return await service.set_switches(tenant, replace(current, **changes))
 
 
 async def get_configuration(request: web.Request) -> web.Response:
@@ -456,14 +487,19 @@ def make_admin_app(
     clock: Clock,
     readiness: Callable[[], bool],
     token: bytes | None = None,
+    switch_locks: SwitchLocks | None = None,
 ) -> web.Application:
-    """The admin API; with ``token`` every route but /healthz and /readyz needs that bearer."""
+    """The admin API; with ``token`` every route but /healthz and /readyz needs that bearer.
+
+    Apps serving the same engine (the Unix and TCP listeners) must share ``switch_locks``.
+    """
     middlewares = [_errors] if token is None else [_errors, _bearer]
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
     app[SERVICE_KEY] = service
     app[STORE_KEY] = store
     app[CLOCK_KEY] = clock
     app[READINESS_KEY] = readiness
+    app[SWITCH_LOCKS_KEY] = switch_locks if switch_locks is not None else SwitchLocks()
     app[OPENAPI_KEY] = json.dumps(openapi_document(), indent=1).encode()
     if token is not None:
         app[TOKEN_KEY] = token

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from mmsd.admin.api import make_admin_app
+from mmsd.admin.api import SwitchLocks, make_admin_app
 from mmsd.clock import Clock
 from mmsd.config import Config
 from mmsd.engine.api import MigrationService
@@ -52,20 +52,26 @@ def read_token_file(path: Path | None) -> bytes:
     """
     if path is None:
         raise ListenerError("the TCP admin listener needs admin_token_file; refusing to open it")
+    # The messages avoid "token: word" and "token=word": the log redaction would mask the word.
     try:
         info = path.stat()
         raw = path.read_bytes()
     except OSError as exc:
-        raise ListenerError(f"admin_token_file {path}: cannot read: {exc.strerror}") from exc
+        raise ListenerError(
+            f"admin_token_file {path} is refused: cannot read it ({exc.strerror})"
+        ) from exc
     if info.st_mode & stat.S_IROTH:
-        raise ListenerError(f"admin_token_file {path}: readable by everyone; chmod o-r it")
+        raise ListenerError(f"admin_token_file {path} is readable by everyone; chmod o-r it")
     token = raw.strip()
     if len(token) < MIN_TOKEN_BYTES:
         raise ListenerError(
-            f"admin_token_file {path}: the token must be at least {MIN_TOKEN_BYTES} bytes"
+            f"admin_token_file {path} is refused: the token must be at least "
+            f"{MIN_TOKEN_BYTES} bytes"
         )
     if any(b <= 0x20 or b == 0x7F for b in token):
-        raise ListenerError(f"admin_token_file {path}: the token must not contain spaces")
+        raise ListenerError(
+            f"admin_token_file {path} is refused: the token must not contain spaces"
+        )
     return token
 
 
@@ -220,11 +226,14 @@ async def start_admin_listeners(
         raise
     listeners = AdminListeners(socket_path=config.admin_socket)
     try:
-        app = make_admin_app(service, store, clock=clock, readiness=readiness)
+        locks = SwitchLocks()  # one per engine: a PATCH on either listener waits for the other
+        app = make_admin_app(service, store, clock=clock, readiness=readiness, switch_locks=locks)
         listeners._runners.append(await _serve(app, unix_sock))
         log.info("admin API listening on %s", config.admin_socket)
         if tcp_sock is not None and token is not None:
-            tcp_app = make_admin_app(service, store, clock=clock, readiness=readiness, token=token)
+            tcp_app = make_admin_app(
+                service, store, clock=clock, readiness=readiness, token=token, switch_locks=locks
+            )
             listeners._runners.append(await _serve(tcp_app, tcp_sock))
             host, port = tcp_sock.getsockname()[:2]
             listeners.tcp_address = (str(host), int(port))

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mmsd.domain.blocks import BlockKind, MeetingDetails, render_block
+from mmsd.domain.blocks import (
+    BlockKind,
+    ContentType,
+    MeetingDetails,
+    ReplaceResult,
+    render_block,
+    replace_block,
+)
 from mmsd.domain.model import MigrationState, SourceMeetingType, TargetMeetingType
 from mmsd.engine.api import Preview, PreviewMeeting
 from mmsd.engine.classify import Eligible, classify, parse_graph_time
@@ -72,7 +79,13 @@ async def preview_user(runtime: TenantRuntime, user: dict[str, Any]) -> Preview:
             kind = BlockKind.SKYPE
             details = skype_details(block, profile)
         new_block = (
-            render_block(kind, details, content_type=verdict.content_type, language=block.language)
+            _as_spliced(
+                verdict.body,
+                verdict.content_type,
+                render_block(
+                    kind, details, content_type=verdict.content_type, language=block.language
+                ),
+            )
             if details is not None
             else None
         )
@@ -89,3 +102,11 @@ async def preview_user(runtime: TenantRuntime, user: dict[str, Any]) -> Preview:
             )
         )
     return Preview(user_id, upn, source, target, meetings)
+
+
+def _as_spliced(body: str, content_type: ContentType, rendered: str) -> str:
+    """The block exactly as the migration would splice it in (CRLF fitted to the old one)."""
+    result = replace_block(body, content_type, rendered)
+    if isinstance(result, ReplaceResult):
+        return result.body[result.new_start : result.new_end]
+    return rendered

@@ -1,56 +1,162 @@
-"""Test kit for the admin API: a MigrationService double on the real Store, and helpers.
+"""Test kit for the admin API: the real engine against the Graph simulator, and helpers.
 
-``RecordingService`` stands in for the engine (``mmsd.engine.service.Engine``)
-until it lands: it does its work through the real :class:`~mmsd.store.Store`,
-so reads through the API see real records. Switching to the engine is a change
-of the ``service`` fixture in ``conftest.py`` only.
+The admin tests run the real :class:`~mmsd.engine.service.Engine` (azure-identity
+auth, the real Graph client) against an in-process :class:`~mmsd.sim.server.Simulator`
+whose tenant is generated from ``SEED`` at ``T0``; the store, the engine and the
+admin app all read the simulator's clock. ``ALICE``, ``BOB`` and ``CAROL`` are
+users of that tenant (computed here from the same generator), so Graph knows them.
+
+``RecordingService`` (a ``MigrationService`` double on the real Store) is kept
+for the one state the engine does not reach quickly: a daemon with two tenants.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from mmsd.clock import SimulatedClock
+from mmsd.config import Config, TenantConfig
 from mmsd.domain.model import (
     MeetingOutcome,
     MeetingTransaction,
     MigrationState,
     SkipReason,
     SourceMeetingType,
+    StatusRecord,
     TargetMeetingType,
     TenantSwitches,
     Trigger,
     TriggerFate,
     TriggerType,
 )
-from mmsd.engine.api import Preview, PreviewMeeting, UnknownTenant, UserNotFound
+from mmsd.engine.api import Preview, UnknownTenant, UserNotFound
+from mmsd.engine.service import Engine
+from mmsd.engine.settings import EngineSettings
+from mmsd.sim.generator import generate_tenant
+from mmsd.sim.server import SimConfig, Simulator
 from mmsd.store import Store
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 TENANT = "contoso"
-ALICE = ("11111111-aaaa-4aaa-8aaa-000000000001", "alice@contoso.example")
-BOB = ("11111111-aaaa-4aaa-8aaa-000000000002", "bob@contoso.example")
-CAROL = ("11111111-aaaa-4aaa-8aaa-000000000003", "carol@contoso.example")  # known, no record
+SEED = 23
+SIM_USERS = 9  # four ordinary users, then one of each special kind up to sfbUser
+SIM_MEETINGS = 3
+T = TypeVar("T")
 TOKEN = b"s3cret-token-for-tests-0123456789"
 
 
-class FakeClock:
-    """A clock that moves only when told to."""
+def _sim_users() -> dict[str, list[tuple[str, str]]]:
+    state = generate_tenant(SEED, T0, SIM_USERS, SIM_MEETINGS)
+    out: dict[str, list[tuple[str, str]]] = {}
+    for user in state.users:
+        out.setdefault(user.kind, []).append((user.id, user.user_principal_name))
+    return out
 
-    def __init__(self, start: datetime = T0) -> None:
-        self.current = start
 
-    def now(self) -> datetime:
-        return self.current
+USERS_BY_KIND = _sim_users()
+ALICE = USERS_BY_KIND["ordinary"][0]  # (object ID, UPN): a Teams user with meetings
+BOB = USERS_BY_KIND["sfbUser"][0]  # a Skype for Business user
+CAROL = USERS_BY_KIND["ordinary"][1]  # known to Graph, no record in the store
+GHOST = "ghost@contoso.example"  # unknown to Graph
 
-    def monotonic(self) -> float:
-        return (self.current - T0).total_seconds()
 
-    def advance(self, **delta: float) -> None:
-        self.current += timedelta(**delta)
+def sim_config() -> SimConfig:
+    """The simulated tenant every admin test runs against."""
+    return SimConfig(users=SIM_USERS, meetings=SIM_MEETINGS, seed=SEED, now=T0, latency_ms=1)
+
+
+def engine_config(sim: Simulator, work: Path, **overrides: Any) -> Config:
+    """A daemon configuration with one tenant, ``contoso``, served by ``sim``."""
+    secret = work / "client-secret"
+    secret.write_text(sim.client_secret)
+    secret.chmod(0o600)
+    values: dict[str, Any] = {
+        "state_dir": work / "state",
+        "admin_socket": work / "admin.sock",
+        "coalesce_seconds": 0.2,
+        "retry_delays_seconds": (0.05,) * 9,
+        "stop_timeout_seconds": 5.0,
+        "tenants": {
+            TENANT: TenantConfig(
+                name=TENANT,
+                tenant_id=sim.tenant_id,
+                client_id=sim.client_id,
+                graph_base_url=sim.graph_base_url,
+                authority=sim.authority,
+                ca_file=Path(sim.ca_file),
+                client_secret_file=secret,
+            )
+        },
+    }
+    values.update(overrides)
+    return Config(**values)
+
+
+async def start_engine(sim: Simulator, store: Store, work: Path) -> Engine:
+    """The real engine on ``store``, talking to ``sim``, on the simulator's clock."""
+    config = engine_config(sim, work)
+    settings = EngineSettings.from_config(config, tick_seconds=0.5)
+    return await Engine.start(
+        config, store, clock=sim.clock, settings=settings, poll_licences=False
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_engine(sim: Simulator, store: Store, work: Path) -> AsyncIterator[Engine]:
+    """:func:`start_engine`, shut down (staged) on exit."""
+    engine = await start_engine(sim, store, work)
+    try:
+        yield engine
+    finally:
+        await engine.shutdown()
+
+
+def new_ids() -> Iterator[str]:
+    """Deterministic correlation IDs: corr-0001, corr-0002, ..."""
+    return (f"corr-{n:04d}" for n in range(1, 10**9))
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T | None]], what: str, within: float = 20.0
+) -> T:
+    """Poll ``check`` (the store or the API; the engine reports to neither) until truthy."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        result = await check()
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def wait_until_idle(store: Store, tenant: str = TENANT, within: float = 20.0) -> None:
+    """Wait until no migration of ``tenant`` is InProgress (the engine is quiet)."""
+
+    async def idle() -> bool:
+        return not (await store.summary(tenant)).get(MigrationState.IN_PROGRESS, 0)
+
+    await eventually(idle, "the engine to go idle", within)
+
+
+async def wait_state(
+    store: Store, identity: str, *states: MigrationState, within: float = 20.0
+) -> StatusRecord:
+    """The user's latest record once it is in one of ``states``."""
+
+    async def check() -> StatusRecord | None:
+        records = await store.status(TENANT, identity=identity)
+        return records[-1] if records and records[-1].state in states else None
+
+    return await eventually(check, f"a migration in {states}", within)
 
 
 @dataclass
@@ -98,7 +204,6 @@ class RecordingService:
         self._tenant(tenant)
         self.calls.append(("start_migration", tenant, identity, source, target))
         uid, upn = self._user(identity)
-        await self.store.remember_user(tenant, uid, upn)
         queued = await self.store.enqueue_migration(
             tenant, uid, upn, source, target, "Queued by a manual start."
         )
@@ -106,36 +211,8 @@ class RecordingService:
 
     async def preview(self, tenant: str, identity: str) -> Preview:
         self._tenant(tenant)
-        self.calls.append(("preview", tenant, identity))
         uid, upn = self._user(identity)
-        return Preview(
-            user_id=uid,
-            user_principal_name=upn,
-            source_meeting_type=SourceMeetingType.ALL,
-            target_meeting_type=TargetMeetingType.CURRENT,
-            meetings=[
-                PreviewMeeting(
-                    "evt-1",
-                    "Weekly sync",
-                    "2026-03-02T10:00:00.000Z",
-                    "migrate",
-                    "<div>old block</div>",
-                    "<div>new block</div>",
-                    "https://meet.old.example/x",
-                    "https://teams.example/l/meetup-join/PLACEHOLDER",
-                ),
-                PreviewMeeting(
-                    "evt-2",
-                    None,
-                    None,
-                    str(SkipReason.NO_BLOCK),
-                    None,
-                    None,
-                    None,
-                    None,
-                ),
-            ],
-        )
+        return Preview(uid, upn, SourceMeetingType.ALL, TargetMeetingType.CURRENT, [])
 
     async def get_switches(self, tenant: str) -> TenantSwitches:
         self._tenant(tenant)
@@ -148,8 +225,13 @@ class RecordingService:
         return switches
 
 
-async def seed(store: Store, clock: FakeClock) -> dict[str, str]:
-    """Records to read: Alice Succeeded with two meetings, Bob Pending; triggers with fates."""
+async def seed(store: Store, clock: SimulatedClock) -> dict[str, str]:
+    """Records to read, written before the engine starts (it would otherwise race the claim).
+
+    Alice Succeeded (created at T0) with two meetings; Bob Pending (created an
+    hour later) and held for a day, as a trigger in a long coalescing window
+    would be, so the running engine leaves him Pending; one ignored trigger.
+    """
     await store.remember_user(TENANT, *ALICE)
     await store.remember_user(TENANT, *BOB)
     alice = await store.enqueue_migration(
@@ -172,9 +254,14 @@ async def seed(store: Store, clock: FakeClock) -> dict[str, str]:
         alice.correlation_id, "evt-a2", invites=3, new_join_url="https://teams.example/new"
     )
     await store.finish(alice.correlation_id, MigrationState.SUCCEEDED, "All meetings updated.")
-    clock.advance(hours=1)
+    clock.advance(3600)
     bob = await store.enqueue_migration(
-        TENANT, *BOB, SourceMeetingType.SFB, TargetMeetingType.TEAMS, "upgrade"
+        TENANT,
+        *BOB,
+        SourceMeetingType.SFB,
+        TargetMeetingType.TEAMS,
+        "upgrade",
+        not_before=clock.now() + timedelta(days=1),
     )
     trigger = Trigger(
         id="trg-1",

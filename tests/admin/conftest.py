@@ -1,4 +1,9 @@
-"""Fixtures for the admin API tests: the real Store, a service double, and the real listeners."""
+"""Fixtures for the admin API tests: the simulator, the real Store and Engine, the listeners.
+
+Order matters once: records written by ``seeded`` must be in the store before
+the engine starts (a running engine would race the seed's own claim), so the
+``service`` fixture resolves ``seeded`` first whenever a test asks for it.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +17,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from admin_testkit import ALICE, BOB, CAROL, TENANT, TOKEN, FakeClock, RecordingService
+from admin_testkit import TOKEN, new_ids, running_engine, seed, sim_config
 
 from mmsd.admin import AdminListeners, start_admin_listeners
+from mmsd.clock import SimulatedClock
 from mmsd.config import Config
+from mmsd.engine.service import Engine
+from mmsd.sim.server import Simulator
 from mmsd.store import Store
 
 
@@ -28,8 +36,16 @@ def short_dir() -> Iterator[Path]:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
+    """The Graph simulator (azure-identity auth over its loopback HTTPS authority)."""
+    async with Simulator(sim_config()) as running:
+        yield running
+
+
+@pytest.fixture
+def clock(sim: Simulator) -> SimulatedClock:
+    """The simulator's clock, which the store, the engine and the API all read."""
+    return sim.clock
 
 
 @pytest.fixture
@@ -38,19 +54,28 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def store(db_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
-    counter = iter(range(1, 10**9))
-    opened = await Store.open(db_path, clock=clock, new_id=lambda: f"corr-{next(counter):04d}")
+async def store(db_path: Path, clock: SimulatedClock) -> AsyncIterator[Store]:
+    ids = new_ids()
+    opened = await Store.open(db_path, clock=clock, new_id=lambda: next(ids))
     yield opened
     await opened.close()
 
 
 @pytest.fixture
-def service(store: Store) -> RecordingService:
-    """The engine's stand-in (replace with ``mmsd.engine.service.Engine`` when it lands)."""
-    double = RecordingService(store, [TENANT])
-    double.know(ALICE, BOB, CAROL)
-    return double
+async def seeded(store: Store, clock: SimulatedClock) -> dict[str, str]:
+    """Alice Succeeded, Bob Pending (held), one ignored trigger; their correlation IDs."""
+    return await seed(store, clock)
+
+
+@pytest.fixture
+async def service(
+    request: pytest.FixtureRequest, sim: Simulator, store: Store, tmp_path: Path
+) -> AsyncIterator[Engine]:
+    """The real engine against the simulator (started after ``seeded`` if the test seeds)."""
+    if "seeded" in request.fixturenames:
+        request.getfixturevalue("seeded")
+    async with running_engine(sim, store, tmp_path) as engine:
+        yield engine
 
 
 @pytest.fixture
@@ -83,7 +108,7 @@ class Daemon:
 
 @pytest.fixture
 async def daemon(
-    short_dir: Path, token_file: Path, service: RecordingService, store: Store, clock: FakeClock
+    short_dir: Path, token_file: Path, service: Engine, store: Store, clock: SimulatedClock
 ) -> AsyncIterator[Daemon]:
     ready = [True]
     config = Config(

@@ -1,4 +1,8 @@
-"""Secure by default: socket mode and group, TCP only with a token file, 401 without the token."""
+"""Secure by default: socket mode and group, TCP only with a token file, 401 without the token.
+
+The listeners in process, serving the real engine; ``test_admin_daemon`` repeats the
+checks against the ``mmsd run`` process.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,14 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from admin_testkit import TENANT, TOKEN, FakeClock, RecordingService
+from admin_testkit import TENANT, TOKEN
 from conftest import Daemon, own_group
 
 from mmsd.admin import ListenerError, read_token_file, start_admin_listeners
 from mmsd.admin.listeners import bind_unix_socket
+from mmsd.clock import SimulatedClock
 from mmsd.config import Config
+from mmsd.engine.service import Engine
 from mmsd.store import Store
 
 
@@ -84,9 +90,9 @@ def _config(short_dir: Path, token_file: Path | None) -> Config:
 async def test_tcp_refuses_to_start_without_a_good_token_file(
     short_dir: Path,
     tmp_path: Path,
-    service: RecordingService,
+    service: Engine,
     store: Store,
-    clock: FakeClock,
+    clock: SimulatedClock,
     content: bytes | None,
     mode: int,
     message: str,
@@ -103,7 +109,7 @@ async def test_tcp_refuses_to_start_without_a_good_token_file(
 
 
 async def test_tcp_without_token_file_is_refused(
-    short_dir: Path, service: RecordingService, store: Store, clock: FakeClock
+    short_dir: Path, service: Engine, store: Store, clock: SimulatedClock
 ) -> None:
     with pytest.raises(ListenerError, match="needs admin_token_file"):
         await start_admin_listeners(
@@ -115,7 +121,7 @@ async def test_tcp_without_token_file_is_refused(
 
 
 async def test_socket_only_when_no_tcp_is_configured(
-    short_dir: Path, service: RecordingService, store: Store, clock: FakeClock
+    short_dir: Path, service: Engine, store: Store, clock: SimulatedClock
 ) -> None:
     config = Config(state_dir=short_dir, admin_socket=short_dir / "admin.sock")
     listeners = await start_admin_listeners(

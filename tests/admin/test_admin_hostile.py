@@ -1,20 +1,42 @@
 """Hostile and malformed input, route by route: the right status, a clear message, no change.
 
-Each case runs against the real listeners and the real Store (seeded), and the
-whole database is compared before and after: nothing is half-applied.
+The table runs against one daemon stack for the module: the simulator, the real
+engine, the real listeners and a seeded Store (Alice Succeeded, Bob Pending).
+The whole database is compared before and after each case (nothing is
+half-applied), and the simulator's counters too (a refused request reaches no
+mailbox and creates nothing in Graph).
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from admin_testkit import ALICE, TENANT, FakeClock, RecordingService, seed, snapshot
+import pytest_asyncio
+from admin_testkit import (
+    ALICE,
+    GHOST,
+    TENANT,
+    new_ids,
+    running_engine,
+    seed,
+    sim_config,
+    snapshot,
+    wait_until_idle,
+)
 
+from mmsd.admin import start_admin_listeners
+from mmsd.config import Config
+from mmsd.sim.server import Simulator
 from mmsd.store import Store
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 B = f"/v1/tenants/{TENANT}"
 X = "/v1/tenants/fabrikam"
@@ -165,7 +187,7 @@ CASES: list[Case] = [
         404,
         "userNotFound",
         "Graph",
-        _j('{"identity": "ghost@contoso.example"}'),
+        _j(f'{{"identity": "{GHOST}"}}'),
     ),
     Case(
         "start-query",
@@ -239,7 +261,7 @@ CASES: list[Case] = [
         404,
         "userNotFound",
         "no migration record",
-        params={"identity": "ghost@contoso.example"},
+        params={"identity": GHOST},
     ),
     Case(
         "summary-param",
@@ -254,7 +276,7 @@ CASES: list[Case] = [
     Case(
         "history-nouser",
         "GET",
-        B + "/migrations/ghost@contoso.example/history",
+        f"{B}/migrations/{GHOST}/history",
         404,
         "userNotFound",
         "no migration record",
@@ -302,7 +324,7 @@ CASES: list[Case] = [
     Case(
         "preview-nouser",
         "POST",
-        f"{B}/migrations/ghost@contoso.example/preview",
+        f"{B}/migrations/{GHOST}/preview",
         404,
         "userNotFound",
         "Graph",
@@ -512,48 +534,85 @@ CASES[-1] = Case(
 )
 
 
+@dataclass
+class Stack:
+    """The module's daemon: a client on its Unix socket, its store and its simulator."""
+
+    api: aiohttp.ClientSession
+    store: Store
+    db_path: Path
+    sim: Simulator
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    work = tmp_path_factory.mktemp("hostile")
+    short = Path(tempfile.mkdtemp(prefix="mmsd-h-", dir="/tmp"))
+    db_path = work / "state" / "mmsd.sqlite3"
+    try:
+        async with Simulator(sim_config()) as sim:
+            ids = new_ids()
+            store = await Store.open(db_path, clock=sim.clock, new_id=lambda: next(ids))
+            try:
+                await seed(store, sim.clock)
+                async with running_engine(sim, store, work) as engine:
+                    config = Config(state_dir=short, admin_socket=short / "admin.sock")
+                    listeners = await start_admin_listeners(
+                        config, engine, store, clock=sim.clock, readiness=lambda: True
+                    )
+                    connector = aiohttp.UnixConnector(path=str(config.admin_socket))
+                    try:
+                        async with aiohttp.ClientSession(
+                            base_url="http://localhost", connector=connector
+                        ) as api:
+                            await wait_until_idle(store)
+                            yield Stack(api, store, db_path, sim)
+                    finally:
+                        await listeners.close()
+            finally:
+                await store.close()
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+
+
+def _sim_counters(sim: Simulator) -> tuple[Any, ...]:
+    counters = sim.counters
+    return (dict(counters.patches), dict(counters.messages), counters.online_meetings_created)
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-async def test_hostile_input_is_refused_and_changes_nothing(
-    case: Case,
-    api: aiohttp.ClientSession,
-    store: Store,
-    clock: FakeClock,
-    db_path: Path,
-    service: RecordingService,
-) -> None:
-    await seed(store, clock)
-    before = snapshot(db_path)
+async def test_hostile_input_is_refused_and_changes_nothing(case: Case, stack: Stack) -> None:
+    before = snapshot(stack.db_path)
+    graph_before = _sim_counters(stack.sim)
     kwargs: dict[str, Any] = {"headers": case.headers, "params": case.params}
     if case.body is not None:
         kwargs["data"] = case.body
-    async with api.request(case.method, case.path, **kwargs) as r:
+    async with stack.api.request(case.method, case.path, **kwargs) as r:
         status, body = r.status, await r.json()
     assert status == case.status, body
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
     assert body["error"]["code"] == case.code
     assert case.says in body["error"]["message"]
-    assert "ghost@contoso.example" not in body["error"]["message"]  # identities not echoed
-    assert snapshot(db_path) == before
-    writes = [c for c in service.calls if c[0] in ("submit_trigger", "set_switches")]
-    assert writes == []
+    assert GHOST not in body["error"]["message"]  # identities not echoed
+    assert ALICE[1] not in body["error"]["message"]
+    assert snapshot(stack.db_path) == before
+    assert _sim_counters(stack.sim) == graph_before
 
 
-async def test_chunked_oversized_body_is_413(
-    api: aiohttp.ClientSession, store: Store, db_path: Path
-) -> None:
+async def test_chunked_oversized_body_is_413(stack: Stack) -> None:
     async def chunks() -> Any:
         for _ in range(80):
             yield b"x" * 1024
 
-    before = snapshot(db_path)
-    async with api.post(B + "/triggers", data=chunks(), headers=JSON_CT) as r:
+    before = snapshot(stack.db_path)
+    async with stack.api.post(B + "/triggers", data=chunks(), headers=JSON_CT) as r:
         assert r.status == 413
         assert (await r.json())["error"]["code"] == "payloadTooLarge"
-    assert snapshot(db_path) == before
+    assert snapshot(stack.db_path) == before
 
 
-async def test_body_without_content_type_is_415(api: aiohttp.ClientSession) -> None:
-    async with api.post(
+async def test_body_without_content_type_is_415(stack: Stack) -> None:
+    async with stack.api.post(
         B + "/triggers",
         data=b'{"type": "bridgeChanged", "identity": "x"}',
         skip_auto_headers=["Content-Type"],
@@ -561,9 +620,9 @@ async def test_body_without_content_type_is_415(api: aiohttp.ClientSession) -> N
         assert r.status == 415
 
 
-async def test_json_with_charset_and_vendor_types_is_accepted(api: aiohttp.ClientSession) -> None:
+async def test_json_with_charset_and_vendor_types_is_accepted(stack: Stack) -> None:
     for content_type in ("application/json; charset=utf-8", "application/merge-patch+json"):
-        async with api.patch(
+        async with stack.api.patch(
             B + "/configuration",
             data=b'{"meetingMigrationEnabled": true}',
             headers={"Content-Type": content_type},

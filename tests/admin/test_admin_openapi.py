@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from admin_testkit import ALICE, BOB, CAROL, TENANT, FakeClock, seed
+from admin_testkit import ALICE, BOB, CAROL, T0, TENANT
 from conftest import Daemon
 from schema_check import errors
 
 from mmsd.admin.openapi import openapi_document
-from mmsd.store import Store
+from mmsd.clock import SimulatedClock
 
 T = "/v1/tenants/{tenant}"
 
@@ -101,9 +101,9 @@ def _calls(ids: dict[str, str]) -> list[Call]:
 
 
 async def test_every_operation_answers_as_documented(
-    api: aiohttp.ClientSession, daemon: Daemon, store: Store, clock: FakeClock
+    seeded: dict[str, str], api: aiohttp.ClientSession, daemon: Daemon
 ) -> None:
-    ids = await seed(store, clock)
+    ids = seeded
     doc = openapi_document()
     seen: set[tuple[str, str]] = set()
     statuses: set[tuple[str, str, int]] = set()
@@ -142,7 +142,7 @@ def test_the_document_lists_exactly_the_app_routes(daemon: Daemon) -> None:
     app = make_admin_app(
         None,  # type: ignore[arg-type]
         None,  # type: ignore[arg-type]
-        clock=FakeClock(),
+        clock=SimulatedClock(T0),
         readiness=lambda: True,
     )
     routes = {
