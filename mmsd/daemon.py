@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from mmsd.admin.listeners import ListenerError, start_admin_listeners
+from mmsd.admin.listeners import ListenerError, read_token_file, start_admin_listeners
 from mmsd.clock import SystemClock
 from mmsd.config import Config, ConfigError, load_config
 from mmsd.engine.service import Engine
@@ -65,6 +65,13 @@ def run_main(argv: Sequence[str]) -> int:
     except ConfigError as exc:
         print(f"mmsd: {exc}", file=sys.stderr)
         return 2
+    if config.admin_listen is not None:
+        # Refuse a TCP admin listener without a usable token before anything starts.
+        try:
+            read_token_file(config.admin_token_file)
+        except ListenerError as exc:
+            print(f"mmsd: admin_listen refused: {exc}", file=sys.stderr)
+            return 1
     setup_logging(config.log_level)
     from mmsd.actors import run
 
