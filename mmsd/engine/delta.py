@@ -8,10 +8,14 @@ trigger, on to off an ``audioConferencingLicenseRemoved``. The plan is on when
 ``assignedPlans`` holds it ``Enabled`` and no ``assignedLicenses[].disabledPlans``
 lists it.
 
-The licence state per user is kept in memory (about 100 bytes a user) and the
-delta link is not persisted: after a daemon restart the first sync is a
-baseline again, so a change made while mmsd was down is not seen (the store
-has no place for the link yet).
+The delta link and each user's licence state live in the store (schema v2),
+not in memory: a restart resumes from the last completed round's link, so a
+change made while mmsd was down is seen as a change, and a large tenant costs
+no memory between rounds. A baseline is processed page by page (each page's
+states committed as it comes, the link with the last page). In a later round,
+triggers are submitted (recorded) first and the round's states and new link
+committed after, so a crash in between repeats the round rather than losing a
+change; a repeated licence trigger joins the user's Pending migration.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from mmsd.clock import Clock
 from mmsd.domain.model import Trigger, TriggerType
 from mmsd.domain.triggers import new_trigger_id
 from mmsd.graph import GraphClient, GraphError, TransportError
+from mmsd.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +57,13 @@ class LicencePoller:
     """Polls one tenant's ``users/delta`` and submits licence triggers."""
 
     def __init__(
-        self, tenant: str, client: GraphClient, submit: Submit, clock: Clock, interval: float
+        self,
+        tenant: str,
+        client: GraphClient,
+        submit: Submit,
+        clock: Clock,
+        interval: float,
+        store: Store,
     ) -> None:
         """``submit`` records and hands over a trigger (the engine's ``submit_trigger``)."""
         self.tenant = tenant
@@ -60,29 +71,47 @@ class LicencePoller:
         self.submit = submit
         self.clock = clock
         self.interval = interval
+        self.store = store
         self._link: str | None = None
-        self._known: dict[str, bool] = {}
+        self._loaded = False
 
     @property
     def baselined(self) -> bool:
-        """True once the first (baseline) sync finished."""
+        """True once a baseline is complete (in this process or before a restart)."""
         return self._link is not None
+
+    async def _current_link(self) -> str | None:
+        if not self._loaded:
+            self._link = await self.store.delta_link(self.tenant)
+            self._loaded = True
+        return self._link
 
     async def poll_once(self) -> list[Trigger]:
         """One delta round; returns the triggers it submitted."""
-        result = await self.client.users_delta(self._link, DELTA_SELECT)
-        baseline = self._link is None
+        link = await self._current_link()
+        baseline = link is None
+        seen: dict[str, bool] = {}
+        before: dict[str, bool] = {}
+        new_link: str | None = None
+        async for users, page_link in self.client.users_delta_pages(link, DELTA_SELECT):
+            page: dict[str, bool] = {}
+            for user in users:
+                if "@removed" in user or not isinstance(user.get("id"), str):
+                    continue
+                state = has_audio_conferencing(user)
+                if state is not None:
+                    page[user["id"]] = state
+            if baseline:
+                await self.store.save_licence_round(self.tenant, page, page_link)
+            else:
+                fresh = [uid for uid in page if uid not in seen]
+                before.update(await self.store.licence_states(self.tenant, fresh))
+                seen.update(page)
+            new_link = page_link
         triggers: list[Trigger] = []
-        for user in result.users:
-            if "@removed" in user or not isinstance(user.get("id"), str):
-                continue
-            state = has_audio_conferencing(user)
-            if state is None:
-                continue
-            user_id = user["id"]
-            before = self._known.get(user_id)
-            self._known[user_id] = state
-            if baseline or before is None or before == state:
+        for user_id, state in seen.items():
+            old = before.get(user_id)
+            if old is None or old == state:
                 continue
             kind = (
                 TriggerType.AUDIO_CONFERENCING_LICENSE_ASSIGNED
@@ -98,9 +127,11 @@ class LicencePoller:
                     received_at=self.clock.now(),
                 )
             )
-        self._link = result.delta_link
         for trigger in triggers:
             await self.submit(trigger)
+        if not baseline:
+            await self.store.save_licence_round(self.tenant, seen, new_link)
+        self._link = new_link
         return triggers
 
     async def run(self) -> None:

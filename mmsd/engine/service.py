@@ -168,6 +168,7 @@ class Engine:
                 lambda t: self.submit_trigger(t.tenant, t),
                 self.clock,
                 self.settings.delta_poll_seconds,
+                self.store,
             )
             self._pollers[tenant.name] = poller
             self.system.create_task(poller.run(), name=f"delta:{tenant.name}")

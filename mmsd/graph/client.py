@@ -62,10 +62,13 @@ from mmsd.graph.pacing import (
 )
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+INSTANCES_PAGE_SIZE = 500
 DEFAULT_BASE_URL = "https://graph.microsoft.com/v1.0"
 
 JSON = dict[str, Any]
 Sleep = Callable[[float], Awaitable[None]]
+
+_NO_ANSWER = RawItemResponse(0, {}, None)
 
 # Transport failures where the request surely never reached the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -369,8 +372,11 @@ class GraphClient:
                     raise TransportError(operation, cause) from exc
                 await self._sleep(self._backoff(attempt))
                 continue
-            finally:
+            except BaseException:
                 permit.release()
+                raise
+            # A 429 counts in no window at Graph, so it does not in mmsd's either.
+            permit.release(refused=[cost] if response.status == 429 else ())
             status = response.status
             retry_after = parse_retry_after(response.headers.get("retry-after"), self._clock.now())
             self._observe(operation, status, time.perf_counter() - started, retry_after, attempt)
@@ -445,6 +451,29 @@ class GraphClient:
         query = _query({"$select": ",".join(select) if select else None})
         data: JSON = await self._get_json("get_user", f"/users/{_seg(id_or_upn)}{query}")
         return data
+
+    async def users_delta_pages(
+        self, delta_link: str | None, select: Sequence[str]
+    ) -> AsyncIterator[tuple[list[JSON], str | None]]:
+        """Each page of users changed since ``delta_link`` (None: a baseline), one at a time.
+
+        Yields ``(users, None)`` for every page but the last and ``(users, delta_link)``
+        for the last, so a baseline of a large tenant is never held in memory at once.
+        """
+        url = (
+            delta_link or f"/users/delta{_query({'$select': ','.join(select) if select else None})}"
+        )
+        next_url: str | None = url
+        while next_url:
+            page = await self._get_json("users_delta", next_url)
+            users = list(page.get("value", []))
+            if isinstance(page.get("@odata.deltaLink"), str):
+                yield users, page["@odata.deltaLink"]
+                return
+            link = page.get("@odata.nextLink")
+            next_url = link if isinstance(link, str) and link else None
+            yield users, None
+        raise GraphError(200, "", "users/delta ended without a deltaLink", operation="users_delta")
 
     async def users_delta(self, delta_link: str | None, select: Sequence[str]) -> DeltaResult:
         """Users changed since ``delta_link`` (None: a full baseline), paging to the new delta link."""
@@ -527,8 +556,11 @@ class GraphClient:
             }
         )
         url = f"/users/{_seg(user)}/events/{_seg(event_id)}/instances{query}"
+        # Graph's default page is 10 occurrences: a weekly series over a year would
+        # cost six requests of the mailbox's budget instead of one.
+        headers = {"Prefer": f"odata.maxpagesize={INSTANCES_PAGE_SIZE}"}
         found: list[JSON] = []
-        async for page in self._pages("list_instances", url):
+        async for page in self._pages("list_instances", url, headers):
             found.extend(page.get("value", []))
         return found
 
@@ -594,7 +626,7 @@ class GraphClient:
         while pending:
             round_no += 1
             pending.sort(key=lambda i: (costs[i].mailbox or "", i))
-            groups = chunks(pending, size)
+            groups = chunks(pending, self._batch_size(pending, costs, size))
             outcomes = await asyncio.gather(
                 *(self._send_batch(group, items, costs, attempts) for group in groups)
             )
@@ -608,6 +640,21 @@ class GraphClient:
             if pending:
                 await self._sleep(max(delays))
         return [results[i] for i in range(len(items))]
+
+    def _batch_size(self, pending: Sequence[int], costs: Sequence[RequestCost], size: int) -> int:
+        """Items per ``$batch``: fewer when a mailbox's concurrency was lowered by 429s.
+
+        Graph runs ``batch_outlook_parallel`` Outlook items of a batch at once; a
+        mailbox found to allow fewer concurrent requests gets batches no larger
+        than that, so a batch never exceeds the concurrency on its own.
+        """
+        parallel = self.pacer.limits.batch_outlook_parallel
+        for mailbox in {costs[i].mailbox for i in pending if costs[i].mailbox is not None}:
+            assert mailbox is not None
+            allowed = self.pacer.mailbox(mailbox).concurrency.limit()
+            if allowed < parallel:
+                size = min(size, allowed)
+        return max(1, size)
 
     def _item_cost(self, item: BatchItem) -> RequestCost:
         upload = 0
@@ -632,18 +679,35 @@ class GraphClient:
         try:
             response = await self.send_raw("POST", "/$batch", body)
         except httpx.TransportError as exc:
+            permit.release()
             self._observe("batch", 0, time.perf_counter() - started, None, attempt)
             sent = not isinstance(exc, _NOT_SENT)
             return self._whole_batch_failed(
                 group, items, attempts, sent, TransportError("batch", type(exc).__name__)
             )
-        finally:
+        except BaseException:
             permit.release()
+            raise
         latency = time.perf_counter() - started
         outer_retry_after = parse_retry_after(
             response.headers.get("retry-after"), self._clock.now()
         )
         self._observe("batch", response.status, latency, outer_retry_after, attempt)
+        answers: dict[str, RawItemResponse] = {}
+        if response.status == 200:
+            try:
+                answers = decode_batch_response(response.content)
+            except ValueError:
+                permit.release()
+                batch_error = GraphError(200, "", "unreadable $batch answer", operation="batch")
+                return self._whole_batch_failed(group, items, attempts, True, batch_error)
+            permit.release(
+                refused=[
+                    costs[i] for i in group if (answers.get(str(i)) or _NO_ANSWER).status == 429
+                ]
+            )
+        else:
+            permit.release(refused=[costs[i] for i in group] if response.status == 429 else ())
         if response.status != 200:
             batch_error = make_error(
                 response.status, response.content, operation="batch", retry_after=outer_retry_after
@@ -663,11 +727,6 @@ class GraphClient:
                 {i: BatchResult(items[i], response.status, {}, None, batch_error) for i in group},
                 0.0,
             )
-        try:
-            answers = decode_batch_response(response.content)
-        except ValueError:
-            batch_error = GraphError(200, "", "unreadable $batch answer", operation="batch")
-            return self._whole_batch_failed(group, items, attempts, True, batch_error)
         retry: list[int] = []
         results: dict[int, BatchResult] = {}
         delay = 0.0

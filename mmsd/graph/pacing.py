@@ -23,6 +23,7 @@ an injected ``sleep`` so tests drive everything without sleeping.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import dataclasses
 import math
 from collections import deque
@@ -77,7 +78,8 @@ class GraphLimits:
     throttle_decrease: float = 0.5
     min_rate_fraction: float = 0.05
     recovery_s: float = 600.0
-    # Share of a window's count allowed as an instant burst (the rest is spread evenly).
+    # No longer used (windows are sliding, not token buckets); accepted so that
+    # configurations which set it still load.
     burst_fraction: float = 0.05
 
     def __post_init__(self) -> None:
@@ -153,79 +155,155 @@ class RetryPolicy:
 
 
 class RateWindow:
-    """At most ``count`` units per ``window_s`` seconds, adaptively lowered on throttling.
+    """At most ``count`` units per ``window_s`` seconds, as Graph counts them: a sliding window.
 
-    A token bucket whose burst plus refill over one window equals ``count``, so no
-    window of that length ever holds more. ``reserve`` books units now and answers how
-    long to wait before using them (FIFO by booking order, no polling).
+    Graph (and the simulator) admit a request at its arrival when fewer than
+    ``count`` units arrived within the last ``window_s``. mmsd cannot see arrival
+    times, only that a request arrived between its send and its answer, so a used
+    unit occupies the window from when it is taken until ``window_s`` after its
+    answer: the server's window then never holds more than mmsd's, whatever the
+    network delays, and the full rate is used (a token bucket would give away its
+    burst share). Requests :meth:`take` units when sent and :meth:`finish` them
+    when answered (refused units are not counted: Graph counts nothing for a
+    ``429``); :meth:`reserve` books units at a future instant instead (the
+    per-minute message pacing). The adaptive factor lowers ``count`` after a
+    ``429`` and climbs back linearly over ``recovery_s``.
     """
 
     def __init__(self, clock: Clock, count: float, window_s: float, limits: GraphLimits) -> None:
         self._clock = clock
         self.count = float(count)
         self.window_s = float(window_s)
-        self._capacity = min(self.count, max(1.0, self.count * limits.burst_fraction))
-        rate = (self.count - self._capacity) / self.window_s
-        self._rate = rate if rate > 0 else self.count / self.window_s
         self._decrease = limits.throttle_decrease
         self._floor = limits.min_rate_fraction
         self._recovery_s = limits.recovery_s
         now = clock.monotonic()
-        self._tokens = self._capacity
-        self._last = now
+        self._stamps: list[float] = []  # when each used unit's window starts, ascending
+        self._units: list[float] = []
+        self._head = 0  # first entry still inside the window
+        self._live = 0.0  # units of the entries from _head on
+        self.in_flight = 0.0
         self._factor = 1.0
         self._factor_since = now
         self.paused_until = now
 
     def factor(self, now: float | None = None) -> float:
-        """The share of the configured rate in force now (1.0 = not lowered)."""
+        """The share of the configured count in force now (1.0 = not lowered)."""
         t = self._clock.monotonic() if now is None else now
         if t <= self._factor_since:
             return self._factor
         return min(1.0, self._factor + (t - self._factor_since) / self._recovery_s)
 
-    def _refill(self, now: float) -> float:
-        start = max(self._last, self.paused_until)
-        factor = self.factor(now)
-        if now > start:
-            self._tokens = min(
-                self._capacity * factor, self._tokens + (now - start) * self._rate * factor
-            )
-        self._last = max(self._last, now)
-        return factor
+    def capacity(self, now: float | None = None) -> float:
+        """Units allowed per window now (the configured count times the factor, at least 1)."""
+        return max(1.0, math.floor(self.count * self.factor(now)))
+
+    def _expire(self, now: float) -> None:
+        stamps, head = self._stamps, self._head
+        while head < len(stamps) and stamps[head] + self.window_s <= now:
+            self._live -= self._units[head]
+            head += 1
+        if head > 256 and 2 * head > len(stamps):
+            del stamps[:head]
+            del self._units[:head]
+            head = 0
+        self._head = head
+
+    def used(self, now: float | None = None) -> float:
+        """Units inside the window now, those in flight included."""
+        t = self._clock.monotonic() if now is None else now
+        self._expire(t)
+        return self._live + self.in_flight
+
+    def wait(self, units: float = 1.0) -> float:
+        """Seconds until ``units`` more fit (0 = now); an estimate when answers are awaited."""
+        now = self._clock.monotonic()
+        pause = max(0.0, self.paused_until - now)
+        self._expire(now)
+        excess = self._live + self.in_flight + units - self.capacity(now)
+        if excess <= 0 or (self._live + self.in_flight == 0):
+            return pause
+        freed = 0.0
+        for i in range(self._head, len(self._stamps)):
+            freed += self._units[i]
+            if freed >= excess:
+                return max(pause, self._stamps[i] + self.window_s - now)
+        # Units still in flight must be answered first; they free a window after that.
+        return max(pause, self.window_s)
+
+    def take(self, units: float = 1.0) -> None:
+        """Units sent now (after :meth:`wait` said 0); :meth:`finish` them on the answer."""
+        self.in_flight += units
+
+    def finish(self, units: float, admitted: float | None = None) -> None:
+        """``units`` taken earlier were answered; ``admitted`` of them (default all) count."""
+        self.in_flight = max(0.0, self.in_flight - units)
+        counted = units if admitted is None else admitted
+        if counted > 0:
+            self._book(self._clock.monotonic(), counted)
+
+    def _book(self, at: float, units: float) -> None:
+        index = bisect.bisect_right(self._stamps, at, lo=self._head)
+        self._stamps.insert(index, at)
+        self._units.insert(index, units)
+        self._live += units
 
     def reserve(self, units: float = 1.0) -> float:
-        """Book ``units`` and return the seconds to wait before using them (0 = now)."""
+        """Book ``units`` at the first instant they fit; the seconds to wait until then (0 = now)."""
         now = self._clock.monotonic()
-        factor = self._refill(now)
-        self._tokens -= units
-        pause = max(0.0, self.paused_until - now)
-        if self._tokens >= 0:
-            return pause
-        return pause + (-self._tokens) / (self._rate * factor)
+        self._expire(now)
+        delay = max(0.0, self.paused_until - now)
+        excess = self._live + self.in_flight + units - self.capacity(now)
+        if excess > 0 and self._live > 0:
+            freed = 0.0
+            for i in range(self._head, len(self._stamps)):
+                freed += self._units[i]
+                if freed >= excess:
+                    delay = max(delay, self._stamps[i] + self.window_s - now)
+                    break
+            else:
+                delay = max(delay, self._stamps[-1] + self.window_s - now)
+        self._book(max(now + delay, self._stamps[-1] if self._stamps else now), units)
+        return delay
 
     def pause_left(self) -> float:
         """Seconds until a Retry-After pause on this scope ends (0 when not paused)."""
         return max(0.0, self.paused_until - self._clock.monotonic())
 
-    def throttled(self, retry_after: float) -> None:
-        """A 429 in this scope: pause for ``retry_after`` and lower the rate once per pause."""
+    def throttled(self, retry_after: float, admitted: float | None = None) -> None:
+        """A 429 in this scope: pause for ``retry_after`` and lower the count once per pause.
+
+        ``admitted``: units Graph surely accepted within the last window (so the real
+        limit is at least that); the count is never lowered below it.
+        """
         now = self._clock.monotonic()
         if now >= self.paused_until:
             # Not already paused: answers to requests sent before the pause do not
             # lower the rate a second time.
-            self._factor = max(self._floor, self.factor(now) * self._decrease)
+            lowered = self.factor(now) * self._decrease
+            if admitted is not None and self.count > 0:
+                lowered = max(lowered, min(1.0, admitted / self.count))
+            self._factor = max(self._floor, lowered)
         until = now + max(0.0, retry_after)
         if until > self.paused_until:
             self.paused_until = until
         self._factor_since = max(self._factor_since, self.paused_until)
-        self._tokens = min(self._tokens, 0.0)
+
+    def admitted_recently(self) -> float:
+        """Units answered (not refused) within the last window: what Graph surely accepted."""
+        self._expire(self._clock.monotonic())
+        return self._live
 
     def idle(self) -> bool:
-        """True when the bucket is full, unpaused and at full rate (safe to forget)."""
+        """True when nothing is in flight or in the window, unpaused and at full rate."""
         now = self._clock.monotonic()
-        factor = self._refill(now)
-        return factor >= 1.0 and now >= self.paused_until and self._tokens >= self._capacity
+        self._expire(now)
+        return (
+            self.factor(now) >= 1.0
+            and now >= self.paused_until
+            and self.in_flight == 0
+            and self._live == 0
+        )
 
 
 class ConcurrencyLimit:
@@ -307,7 +385,8 @@ class MailboxPacer:
 
     def throttled(self, retry_after: float, message: str) -> None:
         """A 429 for this mailbox: pause it, lower its rate, and its concurrency if that was it."""
-        self.requests.throttled(retry_after)
+        # The count is never lowered below what Graph surely admitted in the last window.
+        self.requests.throttled(retry_after, admitted=self.requests.admitted_recently())
         if "concurrency" in message.lower():
             self.concurrency.throttled()
 
@@ -432,20 +511,36 @@ class RequestCost:
 
 
 class Permit:
-    """Concurrency slots held for a request (or a batch); release exactly once."""
+    """Concurrency slots and window units held for a request (or a batch); release exactly once."""
 
-    def __init__(self) -> None:
+    def __init__(self, pacer: TenantPacer | None = None) -> None:
+        self._pacer = pacer
         self._held: list[tuple[ConcurrencyLimit, int]] = []
+        self._taken: list[tuple[RateWindow, float]] = []
 
     def hold(self, limit: ConcurrencyLimit, n: int) -> None:
         """Record ``n`` slots of ``limit`` as held by this permit."""
         self._held.append((limit, n))
 
-    def release(self) -> None:
-        """Give back every slot."""
+    def took(self, window: RateWindow, units: float) -> None:
+        """Record ``units`` taken from ``window`` for this request."""
+        self._taken.append((window, units))
+
+    def release(self, refused: Sequence[RequestCost] = ()) -> None:
+        """Give back every slot; the window units count from now, except ``refused`` (429) ones."""
         held, self._held = self._held, []
+        taken, self._taken = self._taken, []
         for limit, n in held:
             limit.release(n)
+        if not taken:
+            return
+        not_counted: dict[int, float] = {}
+        if refused and self._pacer is not None:
+            for cost in refused:
+                for window, units in self._pacer.charges(cost):
+                    not_counted[id(window)] = not_counted.get(id(window), 0.0) + units
+        for window, units in taken:
+            window.finish(units, max(0.0, units - not_counted.get(id(window), 0.0)))
 
 
 class TenantPacer:
@@ -501,46 +596,51 @@ class TenantPacer:
             pacer = self._senders[user] = SendingPacer(self.clock, self.limits, self._sleep)
         return pacer
 
+    def charges(self, cost: RequestCost) -> list[tuple[RateWindow, float]]:
+        """The window units one request spends, by window."""
+        out: list[tuple[RateWindow, float]] = [(self.app.requests, 1.0)]
+        if cost.teams:
+            out += [(self.app.teams, 1.0), (self.teams, 1.0)]
+        if cost.mailbox is not None:
+            pacer = self.mailbox(cost.mailbox)
+            out.append((pacer.requests, 1.0))
+            if cost.upload_bytes:
+                out.append((pacer.upload, float(cost.upload_bytes)))
+        return out
+
     async def acquire(self, costs: Sequence[RequestCost]) -> Permit:
         """Wait until ``costs`` (one request, or a batch's items) fit every scope; hold slots.
 
         Mailbox slots are taken in sorted mailbox order so that two batches never wait
         on each other in a cycle; a batch holds at most ``batch_outlook_parallel`` slots
-        of a mailbox, as Graph runs that many of its requests at a time.
+        of a mailbox, as Graph runs that many of its requests at a time. Window units
+        are taken only once every window has room for all of them at the same instant.
         """
-        per_mailbox: dict[str, list[RequestCost]] = {}
-        teams = 0
+        per_mailbox: dict[str, int] = {}
         for cost in costs:
             if cost.mailbox is not None:
-                per_mailbox.setdefault(cost.mailbox, []).append(cost)
-            if cost.teams:
-                teams += 1
-        permit = Permit()
+                per_mailbox[cost.mailbox] = per_mailbox.get(cost.mailbox, 0) + 1
+        permit = Permit(self)
         try:
             for user in sorted(per_mailbox):
                 limit = self.mailbox(user).concurrency
-                wanted = min(len(per_mailbox[user]), self.limits.batch_outlook_parallel)
+                wanted = min(per_mailbox[user], self.limits.batch_outlook_parallel)
                 permit.hold(limit, await limit.acquire(wanted))
-            windows: list[RateWindow] = [self.app.requests]
-            delay = self.app.requests.reserve(len(costs))
-            if teams:
-                windows += [self.app.teams, self.teams]
-                delay = max(delay, self.app.teams.reserve(teams), self.teams.reserve(teams))
-            for user, items in per_mailbox.items():
-                pacer = self.mailbox(user)
-                windows += [pacer.requests, pacer.upload]
-                delay = max(delay, pacer.requests.reserve(len(items)))
-                upload = sum(c.upload_bytes for c in items)
-                if upload:
-                    delay = max(delay, pacer.upload.reserve(upload))
-            delay = max(delay, self.directory_paused_until - self.clock.monotonic())
-            while delay > 0:
+            needs: dict[int, tuple[RateWindow, float]] = {}
+            for cost in costs:
+                for window, units in self.charges(cost):
+                    key = id(window)
+                    before = needs.get(key, (window, 0.0))[1]
+                    needs[key] = (window, before + units)
+            while True:
+                delay = max(w.wait(units) for w, units in needs.values())
+                delay = max(delay, self.directory_paused_until - self.clock.monotonic())
+                if delay <= 0:
+                    break
                 await self._sleep(delay)
-                # A 429 may have paused a scope while we waited: wait for that too.
-                delay = max(
-                    max(w.pause_left() for w in windows),
-                    self.directory_paused_until - self.clock.monotonic(),
-                )
+            for window, units in needs.values():
+                window.take(units)
+                permit.took(window, units)
             return permit
         except BaseException:
             permit.release()
@@ -551,7 +651,7 @@ class TenantPacer:
         if cost.mailbox is not None:
             self.mailbox(cost.mailbox).throttled(retry_after, message)
         elif cost.teams:
-            self.teams.throttled(retry_after)
+            self.teams.throttled(retry_after, admitted=self.teams.admitted_recently())
         else:
             self.directory_paused_until = max(
                 self.directory_paused_until, self.clock.monotonic() + retry_after

@@ -135,7 +135,30 @@ CREATE INDEX triggers_by_time ON triggers (tenant, received_at);
 CREATE INDEX triggers_undecided ON triggers (tenant, seq) WHERE fate = 'pending';
 """
 
-MIGRATIONS: tuple[SchemaMigration, ...] = (SchemaMigration(1, "initial schema", _V1),)
+_V2 = """
+-- Licence polling state per tenant, so that a restart resumes users/delta where it
+-- stopped instead of taking a new baseline (which would miss changes made while
+-- mmsd was down): the delta link of the last completed round...
+CREATE TABLE delta_links (
+    tenant TEXT PRIMARY KEY,
+    delta_link TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
+-- ...and each user's Audio Conferencing plan state as that round left it.
+CREATE TABLE licence_states (
+    tenant TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    audio_conferencing INTEGER NOT NULL CHECK (audio_conferencing IN (0, 1)),
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant, user_id)
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: tuple[SchemaMigration, ...] = (
+    SchemaMigration(1, "initial schema", _V1),
+    SchemaMigration(2, "users/delta link and licence states per tenant", _V2),
+)
 """Every schema version, in the order they apply."""
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -13,7 +13,7 @@ import json
 import os
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -1358,3 +1358,73 @@ class Store:
                 "DELETE FROM triggers WHERE fate <> 'pending' AND received_at < ?", (cutoff,)
             )
             return PruneResult(int(gone.rowcount), int(txn_rows[0][0]), int(triggers.rowcount))
+
+    # ---------------------------------------------------------------- licence polling
+
+    async def delta_link(self, tenant: str) -> str | None:
+        """The tenant's ``users/delta`` link after its last completed round (None: no baseline yet)."""
+        async with self._read() as db:
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT delta_link FROM delta_links WHERE tenant = ?", (tenant,)
+                )
+            )
+        return str(rows[0][0]) if rows else None
+
+    async def licence_states(self, tenant: str, user_ids: Sequence[str]) -> dict[str, bool]:
+        """The stored Audio Conferencing state of those of ``user_ids`` the store knows."""
+        out: dict[str, bool] = {}
+        unique = sorted(set(user_ids))
+        async with self._read() as db:
+            for chunk in _chunks(unique):
+                rows = await db.execute_fetchall(
+                    "SELECT user_id, audio_conferencing FROM licence_states "
+                    f"WHERE tenant = ? AND user_id IN ({_marks(len(chunk))})",
+                    (tenant, *chunk),
+                )
+                out.update({str(row[0]): bool(row[1]) for row in rows})
+        return out
+
+    async def save_licence_round(
+        self, tenant: str, states: Mapping[str, bool], delta_link: str | None
+    ) -> None:
+        """Store users' licence states and, when given, the round's new delta link, atomically.
+
+        A baseline stores its pages' states as it goes (``delta_link=None``) and the
+        link with the last page, so a restart mid-baseline takes the baseline again.
+        """
+        async with self._write() as db:
+            now = _us(self.now())
+            await db.executemany(
+                "INSERT INTO licence_states (tenant, user_id, audio_conferencing, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (tenant, user_id) DO UPDATE SET "
+                "audio_conferencing = excluded.audio_conferencing, updated_at = excluded.updated_at",
+                [(tenant, uid, int(on), now) for uid, on in states.items()],
+            )
+            if delta_link is not None:
+                await db.execute(
+                    "INSERT INTO delta_links (tenant, delta_link, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (tenant) DO UPDATE SET delta_link = excluded.delta_link, "
+                    "updated_at = excluded.updated_at",
+                    (tenant, delta_link, now),
+                )
+
+    # ---------------------------------------------------------------- sending quota
+
+    async def recipients_sent(
+        self, tenant: str, user_id: str, since: datetime
+    ) -> list[tuple[datetime, int]]:
+        """``(patched_at, invites)`` of the organizer's confirmed PATCHes since ``since``, oldest first.
+
+        What the organizer's daily sending quota has spent, across all of their
+        migrations: the engine restores its sending pacer with it after a restart.
+        """
+        async with self._read() as db:
+            rows = await db.execute_fetchall(
+                "SELECT t.patched_at, t.invites FROM migrations m "
+                "JOIN meeting_transactions t ON t.migration_id = m.id "
+                "WHERE m.tenant = ? AND m.user_id = ? AND t.patch_state = 'confirmed' "
+                "AND t.patched_at >= ? AND t.invites > 0 ORDER BY t.patched_at",
+                (tenant, user_id, _us(since)),
+            )
+        return [(_dt_req(int(row[0])), int(row[1])) for row in rows]
