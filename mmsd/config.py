@@ -231,6 +231,7 @@ def _tenant(name: str, raw: object, base: Path) -> TenantConfig:
     limits = raw.get("limits", {})
     if not isinstance(limits, Mapping):
         raise ConfigError(f"{where}.limits: must be a table")
+    _check_limits(limits, where + ".limits")
     return TenantConfig(
         name=name,
         tenant_id=raw["tenant_id"],
@@ -245,6 +246,21 @@ def _tenant(name: str, raw: object, base: Path) -> TenantConfig:
         managed_identity_client_id=_opt_str(raw, "managed_identity_client_id"),
         limits=dict(limits),
     )
+
+
+def _check_limits(limits: Mapping[str, Any], where: str) -> None:
+    """Every key a field of :class:`~mmsd.graph.pacing.GraphLimits`, every value a positive number."""
+    import dataclasses
+
+    from mmsd.graph.pacing import GraphLimits
+
+    fields = {f.name: f.type for f in dataclasses.fields(GraphLimits)}
+    _reject_unknown(limits, set(fields), where + ".")
+    for key, value in limits.items():
+        integer = fields[key] == "int"
+        if not _is_number(value) or (integer and not isinstance(value, int)) or value <= 0:
+            kind = "a positive integer" if integer else "a positive number"
+            raise ConfigError(f"{where}.{key}: must be {kind}")
 
 
 def _reject_unknown(raw: Mapping[str, Any], known: set[str], prefix: str) -> None:

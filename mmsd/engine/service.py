@@ -188,11 +188,44 @@ class Engine:
         for name, tenant in config.tenants.items():
             if name not in self._runtimes:
                 await self._start_tenant(tenant, None)
+            elif self._graph_changed(self.config.tenants.get(name), tenant):
+                self._replace_client(tenant)
         for name in list(self._runtimes):
             if name not in config.tenants:
                 del self._runtimes[name]
                 self._tenant_group.stop(name)
         self.config = config
+
+    @staticmethod
+    def _graph_changed(old: TenantConfig | None, new: TenantConfig) -> bool:
+        return old is None or (
+            dict(old.limits) != dict(new.limits) or old.graph_settings() != new.graph_settings()
+        )
+
+    def _replace_client(self, tenant: TenantConfig) -> None:
+        """New limits or credentials for a running tenant: a new Graph client from now on.
+
+        Work in flight finishes on the old client (closed at shutdown); every
+        decision, migration attempt and delta poll that starts after the reload
+        uses the new one. Pacing windows start afresh; the sending quota is
+        restored from the store when a migration starts.
+        """
+        client = GraphClient.from_config(
+            tenant.graph_settings(),
+            tenant=tenant.name,
+            clock=self.clock,
+            app_pacer=self._app_pacer,
+            limits=GraphLimits.from_mapping(tenant.limits),
+            observer=self._graph_observer,
+        )
+        self._owned_clients.append(client)
+        self._runtimes[tenant.name].client = client
+        poller = self._pollers.get(tenant.name)
+        if poller is not None:
+            poller.client = client
+        log.info(
+            "tenant limits or credentials changed: new Graph client", extra={"tenant": tenant.name}
+        )
 
     async def shutdown(self) -> ShutdownReport:
         """Staged graceful stop: intake off, running attempts checkpoint, tasks end, clients close."""

@@ -104,3 +104,38 @@ def test_graph_settings_feed_the_graph_client(tmp_path: Path) -> None:
     assert settings["ca_file"] == str(tmp_path / "ca.pem")
     assert settings["authority"] == "https://127.0.0.1:9998"
     assert "certificate_file" not in settings
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        ("outlook_concurency = 2", "tenants.a.limits.outlook_concurency: unknown key"),
+        (
+            "outlook_concurrency = 'four'",
+            "tenants.a.limits.outlook_concurrency: must be a positive integer",
+        ),
+        (
+            "outlook_concurrency = 2.5",
+            "tenants.a.limits.outlook_concurrency: must be a positive integer",
+        ),
+        ("outlook_window_s = 0", "tenants.a.limits.outlook_window_s: must be a positive number"),
+    ],
+)
+def test_broken_limits_name_the_key(tmp_path: Path, limits: str, message: str) -> None:
+    text = (
+        "[tenants.a]\ntenant_id = 't'\nclient_id = 'c'\nmanaged_identity = true\n"
+        f"[tenants.a.limits]\n{limits}\n"
+    )
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        load_config(write(tmp_path, text), env={})
+
+
+def test_good_limits_accepted(tmp_path: Path) -> None:
+    text = (
+        "[tenants.a]\ntenant_id = 't'\nclient_id = 'c'\nmanaged_identity = true\n"
+        "[tenants.a.limits]\noutlook_concurrency = 2\noutlook_window_s = 60\n"
+    )
+    assert load_config(write(tmp_path, text), env={}).tenants["a"].limits == {
+        "outlook_concurrency": 2,
+        "outlook_window_s": 60,
+    }

@@ -304,3 +304,64 @@ async def test_prometheus_scrapes_the_daemon_and_failed_alert_fires(
     finally:
         prometheus.terminate()
         prometheus.wait(10)
+
+
+async def _tenants(daemon: Daemon) -> list[str]:
+    async with admin(daemon) as api, api.get("http://mmsd/v1/tenants") as resp:
+        return [t["name"] for t in (await resp.json())["value"]]
+
+
+async def _reload(daemon: Daemon, config: str) -> None:
+    """Write ``config`` and send SIGHUP; return once the daemon says it is ready again."""
+    assert daemon.process is not None
+    daemon.config.write_text(config)
+    daemon.process.send_signal(signal.SIGHUP)
+    await daemon.message("RELOADING=1")
+    await daemon.message("READY=1")
+
+
+async def test_sighup_adds_and_removes_tenants_and_changes_limits_without_losing_work(
+    daemon: Daemon, sim: dict[str, Any]
+) -> None:
+    daemon.start()
+    await daemon.message("READY=1")
+    original = daemon.config.read_text()
+    async with aiohttp.ClientSession() as http:
+        users = [u for u in await sim_users(http, sim) if u["kind"] == "ordinary"]
+    async with admin(daemon) as api:
+        for user in users:  # work in flight across the reloads
+            async with api.post(
+                "http://mmsd/v1/tenants/contoso/migrations", json={"identity": user["id"]}
+            ) as resp:
+                assert resp.status == 202, await resp.text()
+
+    second = original.split("[tenants.contoso]")[1]
+    limits = "[tenants.contoso.limits]\noutlook_concurrency = 2\n"
+    await _reload(daemon, original + limits + "[tenants.fabrikam]" + second)
+    assert await _tenants(daemon) == ["contoso", "fabrikam"]
+    messages = [line["message"] for line in daemon.lines()]
+    assert "configuration reloaded" in messages
+    assert "tenant limits or credentials changed: new Graph client" in messages
+
+    await _reload(daemon, original + limits)
+    assert await _tenants(daemon) == ["contoso"]
+    async with admin(daemon) as api, api.get("http://mmsd/v1/tenants/fabrikam/configuration") as r:
+        assert r.status == 404
+
+    # A broken file is refused and the running configuration kept.
+    await _reload(daemon, original + "[tenants.contoso.limits]\nbogus = 1\n")
+    assert await _tenants(daemon) == ["contoso"]
+    assert any(
+        line["level"] == "error" and "reload refused" in line["message"] for line in daemon.lines()
+    )
+
+    # Nothing in flight was lost: every migration posted before the reloads finishes.
+    async with asyncio.timeout(DEADLINE_S), admin(daemon) as api:
+        while True:
+            async with api.get("http://mmsd/v1/tenants/contoso/migrations") as resp:
+                records = {r["userId"]: r["state"] for r in (await resp.json())["value"]}
+            if all(records.get(u["id"]) == "Succeeded" for u in users):
+                break
+            assert "Failed" not in records.values(), records
+            await asyncio.sleep(0.1)
+    assert daemon.process is not None and daemon.process.poll() is None
