@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -89,6 +90,7 @@ from mmsd.graph import (
     OutcomeUnknown,
     PreconditionFailed,
     QuotaExhausted,
+    SendingPacer,
     TransportError,
 )
 from mmsd.store import Store
@@ -97,6 +99,9 @@ log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
 INSTANCE_FIELDS = ("id", "type", "start", "seriesMasterId")
+
+_RESTORED_SENDERS: weakref.WeakSet[SendingPacer] = weakref.WeakSet()
+"""Sending pacers already loaded from the store: each is restored once in its life."""
 
 
 class RunEnd(enum.StrEnum):
@@ -238,6 +243,7 @@ class MigrationRunner:
                 txn = await self._resolve_intent(ctx, txn)
             if txn.patched or txn.outcome is MeetingOutcome.UPDATED:
                 done.add(txn.event_id)
+        await self._restore_sending(ctx.user)
 
         listed = await self.list_meetings(ctx.user)
         await self.store.update_progress(ctx.cid, total_meeting=len(listed))
@@ -254,6 +260,22 @@ class MigrationRunner:
         if ctx.quota_until is not None:
             return await self._wait_for_quota(record, ctx.quota_until, "recipients")
         return await self._conclude(record)
+
+    async def _restore_sending(self, user: str) -> None:
+        """Load what the organizer sent in the quota's window (from the store) into a fresh pacer.
+
+        The daily recipients quota lives in the Graph client's memory; after a
+        restart it would start empty and let a migration send a second day's worth.
+        The store knows every confirmed PATCH with its recipients and time, across
+        all of the user's migrations, so the first attempt a pacer sees restores it.
+        """
+        sending = self.client.sending(user)
+        if sending in _RESTORED_SENDERS:
+            return
+        window = timedelta(seconds=self.client.pacer.limits.send_recipients_window_s)
+        sent = await self.store.recipients_sent(self.tenant, user, self.store.now() - window)
+        sending.recipients.restore(sent)
+        _RESTORED_SENDERS.add(sending)
 
     def _checkpoint(self) -> None:
         if self.should_stop():
@@ -612,9 +634,17 @@ class MigrationRunner:
         applied, event = await self._read_back(ctx.user, txn.event_id, txn.block_digest or "")
         if applied and event is not None:
             log.info("recovered an applied PATCH", extra=self._extra(ctx.record, txn.event_id))
-            invites = len(attendee_addresses(event))
+            invites = await self._recipients(ctx.user, event)
             return await self.store.mark_patched(ctx.cid, txn.event_id, invites=invites)
         return await self.store.clear_intent(ctx.cid, txn.event_id)
+
+    async def _recipients(self, user: str, event: JSON) -> int:
+        """The recipients one PATCH of ``event`` sent (a series master's exceptions included)."""
+        if event.get("type") == "seriesMaster":
+            listed = await self._series(user, event, self.store.now())
+            if listed:
+                return listed[0].recipients
+        return len(attendee_addresses(event))
 
     async def _patched(
         self, ctx: _Context, event_id: str, invites: int, new_join_url: str | None

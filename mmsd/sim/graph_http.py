@@ -111,6 +111,17 @@ class GraphResponse:
     headers: dict[str, str] = field(default_factory=dict)
     hold_event_id: str | None = None  # a PATCH of this event was applied: maybe hold here
     payload: Any = None  # the JSON value of ``body`` when cheaply known (for $batch)
+    drop_connection: bool = False  # lose the answer: close the connection instead (a $batch)
+
+
+class AnswerLost(asyncio.CancelledError):
+    """Raised by :func:`dispatch` to close the connection without an answer.
+
+    A ``$batch`` part whose answer is lost (``reset``, ``lostPatchAnswer``) loses the
+    whole batch's answer: the client cannot know which parts were applied. The
+    pipeline has no transport at hand; aiohttp closes the connection, writing
+    nothing, when a handler raises ``CancelledError`` — which this is.
+    """
 
 
 class GraphError(Exception):
@@ -370,7 +381,10 @@ def _throttled(exc: Any, req: GraphRequest, now: datetime) -> GraphResponse:
 
 
 async def dispatch(ctx: SimContext, router: Router, req: GraphRequest) -> GraphResponse:
-    """Route, count, throttle, delay and run one Graph request; never raises GraphError."""
+    """Route, count, throttle, delay and run one Graph request; never raises GraphError.
+
+    Raises :class:`AnswerLost` for a top-level answer marked ``drop_connection``.
+    """
     from mmsd.sim.throttle import Throttled
 
     now = ctx.now()
@@ -412,6 +426,8 @@ async def dispatch(ctx: SimContext, router: Router, req: GraphRequest) -> GraphR
     response.headers.setdefault("request-id", rid)
     response.headers.setdefault("client-request-id", client)
     ctx.counters.statuses[str(response.status)] += 1
+    if response.drop_connection and not req.in_batch:
+        raise AnswerLost("the answer is lost: the connection closes without it")
     return response
 
 

@@ -8,8 +8,18 @@ own — a 429 appears inside ``responses`` —, delayed by the latency). Without
 ``dependsOn`` the requests run concurrently, Outlook ones at most
 ``batch_outlook_parallel`` (4) at a time; with any ``dependsOn`` the batch runs
 sequentially in the given order, and a request whose prerequisite failed (status
->= 400) answers 424 without running. Answers come in completion order. Faults are
-not injected into the parts of a batch (the batch request itself can fail).
+>= 400) answers 424 without running. Answers come in completion order.
+
+Faults reach the parts as they reach direct calls: each part draws from the
+:class:`~mmsd.sim.faults.FaultPlan` with its own method and path (sharing the
+attempt counter with direct calls of that path). ``http503``/``http504`` answer
+the part with that status (nothing applied); ``timeout`` answers the part 504, as
+Graph's gateway does for a part that took too long; ``slow`` adds nothing inside a
+batch. ``reset`` (the part not applied) and ``lostPatchAnswer`` (the PATCH applied)
+lose the *whole* batch's answer: the other parts run to their end, then the
+connection closes without an answer, so the client cannot know which parts were
+applied. Holds apply to PATCH parts as to direct ones: the part is applied, and the
+batch's answer waits until the hold is released.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ import asyncio
 import json
 from typing import Any
 
+from mmsd.sim.faults import FaultKind
 from mmsd.sim.graph_http import (
     JSON_CONTENT_TYPE,
     GraphError,
@@ -29,6 +40,7 @@ from mmsd.sim.graph_http import (
     SimContext,
     dispatch,
     error_json,
+    error_response,
     ok,
     split_url,
 )
@@ -92,6 +104,39 @@ def _item(rid: str, resp: GraphResponse) -> JSON:
     return item
 
 
+def _part_fault(ctx: SimContext, sub: GraphRequest) -> FaultKind | None:
+    """The fault a batch part draws, as a direct call of its method and path would."""
+    if not ctx.faults.rates:
+        return None
+    fault = ctx.faults.decide(sub.method, "/v1.0" + sub.path)
+    if fault is not None:
+        ctx.counters.faults[str(fault)] += 1
+    return fault
+
+
+async def _run_part(
+    ctx: SimContext, router: Router, sub: GraphRequest
+) -> tuple[GraphResponse, bool]:
+    """One part through the pipeline, with its fault; True when the batch's answer is lost."""
+    fault = _part_fault(ctx, sub)
+    if fault is FaultKind.HTTP_503:
+        err = GraphError(
+            503,
+            "serviceNotAvailable",
+            "Service is temporarily unavailable. Please retry.",
+            {"Retry-After": "1"},
+        )
+        return error_response(err, sub, ctx.now()), False
+    if fault in (FaultKind.HTTP_504, FaultKind.TIMEOUT):
+        err = GraphError(504, "UnknownError", "The gateway did not receive a timely response.")
+        return error_response(err, sub, ctx.now()), False
+    if fault is FaultKind.RESET:
+        err = GraphError(504, "UnknownError", "The connection was reset.")
+        return error_response(err, sub, ctx.now()), True  # never answered: the batch is lost
+    resp = await dispatch(ctx, router, sub)
+    return resp, fault is FaultKind.LOST_PATCH_ANSWER and resp.status < 300
+
+
 def make_batch_handler(router: Router) -> Handler:
     """The ``$batch`` handler, dispatching its parts through ``router``."""
 
@@ -114,6 +159,7 @@ def make_batch_handler(router: Router) -> Handler:
             ids.add(rid)
             parsed.append((rid, sub, depends))
         responses: list[JSON] = []
+        lose_answer = False
         if any(depends for _, _, depends in parsed):
             status: dict[str, int] = {}
             for rid, sub, depends in parsed:
@@ -131,26 +177,31 @@ def make_batch_handler(router: Router) -> Handler:
                         }
                     )
                     continue
-                resp = await dispatch(ctx, router, sub)
+                resp, lost = await _run_part(ctx, router, sub)
+                lose_answer = lose_answer or lost
                 status[rid] = resp.status
                 responses.append(_item(rid, resp))
         else:
             outlook = asyncio.Semaphore(ctx.limits.batch_outlook_parallel)
 
-            async def run(rid: str, sub: GraphRequest) -> None:
+            async def run(rid: str, sub: GraphRequest) -> bool:
                 try:
                     found = router.match(sub.method, sub.path)
                 except GraphError:
                     found = None
                 if found is not None and found[0].resource is Resource.OUTLOOK:
                     async with outlook:
-                        resp = await dispatch(ctx, router, sub)
+                        resp, lost = await _run_part(ctx, router, sub)
                 else:
-                    resp = await dispatch(ctx, router, sub)
+                    resp, lost = await _run_part(ctx, router, sub)
                 responses.append(_item(rid, resp))
+                return lost
 
-            await asyncio.gather(*(run(rid, sub) for rid, sub, _ in parsed))
-        return ok({"responses": responses})
+            lost_parts = await asyncio.gather(*(run(rid, sub) for rid, sub, _ in parsed))
+            lose_answer = any(lost_parts)
+        answer = ok({"responses": responses})
+        answer.drop_connection = lose_answer
+        return answer
 
     return batch
 

@@ -67,3 +67,19 @@ def patch_delta(before: dict[str, Any], after: dict[str, Any]) -> Counter[str]:
     delta: Counter[str] = Counter(after["patchesByEvent"])
     delta.subtract(Counter(before["patchesByEvent"]))
     return +delta
+
+
+async def assert_exactly_once(
+    h: Harness, users: list[str], before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    """Every event the store records as updated was PATCHed once; attendees got what those send."""
+    patches = patch_delta(before, after)
+    expected_messages: Counter[str] = Counter()
+    all_updated: set[str] = set()
+    for user in users:
+        updated = await updated_events(h, user)
+        all_updated |= updated
+        expected_messages.update(await expected_updates(h, user, updated))
+    assert set(patches) == all_updated
+    assert set(patches.values()) == {1}, "an event was PATCHed more than once"
+    assert message_delta(before, after) == +expected_messages
