@@ -18,7 +18,8 @@ inside Azure; +-25 % jitter from a generator seeded by the tenant seed), spent
 *inside* the throttling window, so that a request holds its mailbox's concurrency
 slot while it "runs".
 
-Faults (only when rates are set through ``/_sim/faults``; never inside ``$batch``):
+Faults (only when rates are set through ``/_sim/faults``; each part of a ``$batch``
+draws its own, see :mod:`mmsd.sim.routes_batch`):
 ``http503`` answers 503 ``serviceNotAvailable`` with ``Retry-After: 1``; ``http504``
 answers 504 ``UnknownError``; ``slow`` answers correctly after ``slowSeconds``
 (default 3 s) more; ``timeout`` answers nothing for ``timeoutSeconds`` (default
