@@ -54,6 +54,7 @@ from mmsd.graph.errors import (
 from mmsd.graph.pacing import (
     AppPacer,
     GraphLimits,
+    Permit,
     RequestCost,
     RetryPolicy,
     SendingPacer,
@@ -378,12 +379,20 @@ class GraphClient:
             # A 429 counts in no window at Graph, so it does not in mmsd's either.
             permit.release(refused=[cost] if response.status == 429 else ())
             status = response.status
+            if status != 429 or "concurrency" not in error_fields(response.content)[1].lower():
+                permit.answered()
             retry_after = parse_retry_after(response.headers.get("retry-after"), self._clock.now())
             self._observe(operation, status, time.perf_counter() - started, retry_after, attempt)
             if status < 300:
                 return response
             error = self._classify(
-                operation, status, response.content, retry_after, cost, idempotent
+                operation,
+                status,
+                response.content,
+                retry_after,
+                cost,
+                idempotent,
+                permit.peak_in_flight(cost.mailbox),
             )
             if error is None:
                 delay = retry_after if retry_after is not None else self._backoff(attempt)
@@ -407,12 +416,17 @@ class GraphClient:
         retry_after: float | None,
         cost: RequestCost,
         idempotent: bool,
+        peak_in_flight: int | None = None,
     ) -> Exception | None:
-        """None when the answer is worth a retry; else the error to raise (or report)."""
+        """None when the answer is worth a retry; else the error to raise (or report).
+
+        ``peak_in_flight``: the most requests of the mailbox mmsd had in flight while
+        this one was out; a concurrency 429 learns the mailbox's limit from it.
+        """
         if status == 429:
             _, message = error_fields(content)
             pause = retry_after if retry_after is not None else self.retry.base_delay_s
-            self.pacer.throttled(cost, pause, message)
+            self.pacer.throttled(cost, pause, message, peak_in_flight)
             return None
         if status == 504 and not idempotent:
             return OutcomeUnknown(operation, "504 gateway timeout")
@@ -628,7 +642,7 @@ class GraphClient:
             pending.sort(key=lambda i: (costs[i].mailbox or "", i))
             groups = chunks(pending, self._batch_size(pending, costs, size))
             outcomes = await asyncio.gather(
-                *(self._send_batch(group, items, costs, attempts) for group in groups)
+                *(self._send_group(group, items, costs, attempts) for group in groups)
             )
             retry: list[int] = []
             delays: list[float] = []
@@ -656,6 +670,36 @@ class GraphClient:
                 size = min(size, allowed)
         return max(1, size)
 
+    async def _send_group(
+        self,
+        group: list[int],
+        items: Sequence[BatchItem],
+        costs: Sequence[RequestCost],
+        attempts: dict[int, int],
+    ) -> tuple[list[int], dict[int, BatchResult], float]:
+        """Send ``group`` once, as ``$batch`` requests of the items the pacers admit now.
+
+        Each ``$batch`` carries the items that fit every window at once and no more of
+        a mailbox than its (learned) concurrency allows; the rest follow in the next
+        ``$batch`` as soon as they fit. Returns what :meth:`_send_batch` does, merged.
+        """
+        retry: list[int] = []
+        results: dict[int, BatchResult] = {}
+        delay = 0.0
+        remaining = list(group)
+        while remaining:
+            permit = await self.pacer.acquire([costs[i] for i in remaining], partial=True)
+            picked = set(permit.chosen)
+            chosen = [remaining[k] for k in permit.chosen]
+            remaining = [i for k, i in enumerate(remaining) if k not in picked]
+            part_retry, part_results, part_delay = await self._send_batch(
+                chosen, items, costs, attempts, permit
+            )
+            retry.extend(part_retry)
+            results.update(part_results)
+            delay = max(delay, part_delay)
+        return retry, results, delay
+
     def _item_cost(self, item: BatchItem) -> RequestCost:
         upload = 0
         if item.body is not None:
@@ -668,12 +712,16 @@ class GraphClient:
         items: Sequence[BatchItem],
         costs: Sequence[RequestCost],
         attempts: dict[int, int],
+        permit: Permit,
     ) -> tuple[list[int], dict[int, BatchResult], float]:
-        """Send one ``$batch``; return items to retry, final results, and the delay before a retry."""
+        """Send one ``$batch`` under ``permit``; return items to retry, final results, retry delay."""
         for i in group:
             attempts[i] += 1
-        body = encode_batch([(str(i), items[i]) for i in group])
-        permit = await self.pacer.acquire([costs[i] for i in group])
+        try:
+            body = encode_batch([(str(i), items[i]) for i in group])
+        except BaseException:
+            permit.release()
+            raise
         started = time.perf_counter()
         attempt = max(attempts[i] for i in group)
         try:
@@ -701,10 +749,12 @@ class GraphClient:
                 permit.release()
                 batch_error = GraphError(200, "", "unreadable $batch answer", operation="batch")
                 return self._whole_batch_failed(group, items, attempts, True, batch_error)
-            permit.release(
-                refused=[
-                    costs[i] for i in group if (answers.get(str(i)) or _NO_ANSWER).status == 429
-                ]
+            refused = [i for i in group if (answers.get(str(i)) or _NO_ANSWER).status == 429]
+            permit.release(refused=[costs[i] for i in refused])
+            permit.answered(
+                costs[i].mailbox or ""
+                for i in refused
+                if "concurrency" in error_fields(answers[str(i)].body)[1].lower()
             )
         else:
             permit.release(refused=[costs[i] for i in group] if response.status == 429 else ())
@@ -754,6 +804,7 @@ class GraphClient:
                     retry_after,
                     costs[i],
                     item.idempotent,
+                    permit.peak_in_flight(costs[i].mailbox),
                 )
             if error is None:
                 wait = retry_after if retry_after is not None else self._backoff(attempts[i])

@@ -13,10 +13,13 @@ into waits:
 - :class:`SendingPacer`: per organizer mailbox — messages a minute and recipients
   a day, which the engine asks before a PATCH that sends updates.
 
-Every rate adapts: a ``429`` pauses the scope for ``Retry-After`` and lowers its
-rate (multiplicative decrease); the rate climbs back linearly over
-``recovery_s`` (additive increase), so a real limit lower than configured is found
-and held. Time comes from an injected :class:`~mmsd.clock.Clock`; waits go through
+Every limit adapts, scope by scope: a ``429`` pauses its scope for ``Retry-After``
+and lowers only the limit it names, to what Graph demonstrably accepted — a
+request-window 429 lowers the count to the units Graph admitted in the last
+window, a ``MailboxConcurrency`` 429 lowers the mailbox's concurrency to the most
+requests mmsd had in flight while the refused one was out, minus one (and leaves
+the request window alone). Lowered limits climb back slowly (over ``recovery_s``),
+so a real limit lower than configured is found and held. Time comes from an injected :class:`~mmsd.clock.Clock`; waits go through
 an injected ``sleep`` so tests drive everything without sleeping.
 """
 
@@ -73,8 +76,10 @@ class GraphLimits:
     send_recipients_window_s: float = DAY_S
     # Per event.
     attendees_per_event: int = 500
-    # Adaptation: on a 429, rate *= throttle_decrease (not below min_rate_fraction of
-    # the configured rate); it climbs back to the full rate over recovery_s.
+    # Adaptation: a request-window 429 lowers the count to what Graph admitted in the
+    # last window (rate *= throttle_decrease when nothing was), never below
+    # min_rate_fraction of the configured count; a concurrency 429 lowers the
+    # concurrency to the peak in flight minus one. Both climb back over recovery_s.
     throttle_decrease: float = 0.5
     min_rate_fraction: float = 0.05
     recovery_s: float = 600.0
@@ -167,7 +172,8 @@ class RateWindow:
     when answered (refused units are not counted: Graph counts nothing for a
     ``429``); :meth:`reserve` books units at a future instant instead (the
     per-minute message pacing). The adaptive factor lowers ``count`` after a
-    ``429`` and climbs back linearly over ``recovery_s``.
+    ``429`` to what Graph admitted (:meth:`throttled`) and climbs back linearly
+    over ``recovery_s``; :meth:`pause` only honours a ``Retry-After``.
     """
 
     def __init__(self, clock: Clock, count: float, window_s: float, limits: GraphLimits) -> None:
@@ -186,6 +192,10 @@ class RateWindow:
         self._factor = 1.0
         self._factor_since = now
         self.paused_until = now
+        # After a 429 and until its pause ends, answers still arriving for requests sent
+        # before it were admitted too: they raise the learned count up to this ceiling.
+        self._learn_until = now
+        self._learn_ceiling = 0.0
 
     def factor(self, now: float | None = None) -> float:
         """The share of the configured count in force now (1.0 = not lowered)."""
@@ -240,7 +250,12 @@ class RateWindow:
         self.in_flight = max(0.0, self.in_flight - units)
         counted = units if admitted is None else admitted
         if counted > 0:
-            self._book(self._clock.monotonic(), counted)
+            now = self._clock.monotonic()
+            self._book(now, counted)
+            if now < self._learn_until:
+                self._expire(now)
+                learned = min(self._live, self._learn_ceiling) / self.count
+                self._factor = max(self._factor, min(1.0, learned))
 
     def _book(self, at: float, units: float) -> None:
         index = bisect.bisect_right(self._stamps, at, lo=self._head)
@@ -270,21 +285,42 @@ class RateWindow:
         """Seconds until a Retry-After pause on this scope ends (0 when not paused)."""
         return max(0.0, self.paused_until - self._clock.monotonic())
 
-    def throttled(self, retry_after: float, admitted: float | None = None) -> None:
-        """A 429 in this scope: pause for ``retry_after`` and lower the count once per pause.
+    def pause(self, retry_after: float) -> None:
+        """Send nothing in this scope for ``retry_after`` seconds; the count is kept."""
+        now = self._clock.monotonic()
+        until = now + max(0.0, retry_after)
+        if until > self.paused_until:
+            # The count climbs back only once the scope sends again.
+            self._factor = self.factor(now)
+            self._factor_since = max(now, self._factor_since, until)
+            self.paused_until = until
 
-        ``admitted``: units Graph surely accepted within the last window (so the real
-        limit is at least that); the count is never lowered below it.
+    def throttled(self, retry_after: float, admitted: float | None = None) -> None:
+        """A 429 from this window: pause for ``retry_after`` and learn the count, once per pause.
+
+        ``admitted``: units Graph surely accepted within the last window. The count
+        becomes that (the real limit is at least what was accepted, and mmsd was
+        refused just above it), never more than one unit below the count in force,
+        and it holds for ``recovery_s`` before climbing back over another
+        ``recovery_s`` (a real limit is a standing condition: probing it every
+        window would draw a 429 every window). Without evidence (None or 0) it is
+        multiplied by ``throttle_decrease`` and climbs back from the pause's end.
+        Answers arriving during the pause raise it again up to that ceiling.
         """
         now = self._clock.monotonic()
+        until = now + max(0.0, retry_after)
         if now >= self.paused_until:
             # Not already paused: answers to requests sent before the pause do not
             # lower the rate a second time.
-            lowered = self.factor(now) * self._decrease
-            if admitted is not None and self.count > 0:
-                lowered = max(lowered, min(1.0, admitted / self.count))
-            self._factor = max(self._floor, lowered)
-        until = now + max(0.0, retry_after)
+            in_force = self.capacity(now)
+            if admitted is not None and admitted >= 1 and self.count > 0:
+                learned = min(admitted, in_force - 1) / self.count
+                self._factor_since = max(self._factor_since, until + self._recovery_s)
+            else:
+                learned = self.factor(now) * self._decrease
+            self._factor = max(self._floor, min(1.0, learned))
+            self._learn_ceiling = max(1.0, in_force - 1)
+            self._learn_until = until
         if until > self.paused_until:
             self.paused_until = until
         self._factor_since = max(self._factor_since, self.paused_until)
@@ -307,7 +343,13 @@ class RateWindow:
 
 
 class ConcurrencyLimit:
-    """At most ``limit`` requests in flight; lowered by one per throttling, recovered slowly."""
+    """At most ``limit`` requests in flight; learned from concurrency 429s, recovered slowly.
+
+    Holders :meth:`watch` the in-flight count while their request is out: the peak
+    they saw bounds Graph's real limit when that request is refused (Graph had at
+    most the others of mmsd's requests running), so :meth:`throttled` learns
+    ``peak - 1``. The limit climbs back one step per ``recovery_s / configured``.
+    """
 
     def __init__(self, clock: Clock, limit: int, recovery_s: float) -> None:
         self._clock = clock
@@ -317,6 +359,16 @@ class ConcurrencyLimit:
         self._step_s = recovery_s / max(1, limit)
         self.in_flight = 0
         self._waiters: deque[tuple[int, asyncio.Future[int]]] = deque()
+        self._watchers: list[list[int]] = []
+        self._confirmed = 0  # the largest limit Graph has been seen to run without a 429
+
+    def confirmed(self) -> bool:
+        """True once Graph answered ``limit()`` concurrent requests without a concurrency 429."""
+        return self._confirmed >= self.limit()
+
+    def confirm(self, peak_in_flight: int) -> None:
+        """Graph ran ``peak_in_flight`` requests at once and refused none for concurrency."""
+        self._confirmed = max(self._confirmed, min(peak_in_flight, self.limit()))
 
     def limit(self) -> int:
         """The number of concurrent requests allowed now."""
@@ -348,8 +400,24 @@ class ConcurrencyLimit:
         n = min(wanted, self.limit())
         if self.in_flight + n <= self.limit():
             self.in_flight += n
+            for cell in self._watchers:
+                if cell[0] < self.in_flight:
+                    cell[0] = self.in_flight
             return n
         return 0
+
+    def watch(self) -> list[int]:
+        """Start recording the peak in-flight count (a one-item list, updated in place)."""
+        cell = [self.in_flight]
+        self._watchers.append(cell)
+        return cell
+
+    def unwatch(self, cell: list[int]) -> None:
+        """Stop updating ``cell`` (it keeps the peak it saw)."""
+        for i, other in enumerate(self._watchers):
+            if other is cell:
+                del self._watchers[i]
+                return
 
     def release(self, n: int = 1) -> None:
         """Give back ``n`` slots and wake waiters, first come first served."""
@@ -365,11 +433,18 @@ class ConcurrencyLimit:
             self._waiters.popleft()
             future.set_result(granted)
 
-    def throttled(self) -> None:
-        """A concurrency 429: allow one request fewer (never below one)."""
+    def throttled(self, peak_in_flight: int | None = None) -> None:
+        """A concurrency 429: learn the limit from ``peak_in_flight`` (never below one).
+
+        ``peak_in_flight``: the most requests of this mailbox mmsd had in flight while
+        the refused one was out, itself included; Graph then ran at most one fewer, so
+        its limit is at most that. None: allow one request fewer than now. A refusal
+        of a request sent before an earlier lowering does not lower again.
+        """
         current = self.limit()
-        if current > 1:
-            self._limit = current - 1
+        learned = current - 1 if peak_in_flight is None else min(current, peak_in_flight - 1)
+        self._limit = max(1, learned)
+        self._confirmed = min(self._confirmed, self._limit)
         self._lowered_at = self._clock.monotonic()
 
 
@@ -383,12 +458,24 @@ class MailboxPacer:
             clock, limits.outlook_upload_bytes, limits.outlook_upload_window_s, limits
         )
 
-    def throttled(self, retry_after: float, message: str) -> None:
-        """A 429 for this mailbox: pause it, lower its rate, and its concurrency if that was it."""
-        # The count is never lowered below what Graph surely admitted in the last window.
-        self.requests.throttled(retry_after, admitted=self.requests.admitted_recently())
-        if "concurrency" in message.lower():
-            self.concurrency.throttled()
+    def throttled(
+        self, retry_after: float, message: str, peak_in_flight: int | None = None
+    ) -> None:
+        """A 429 for this mailbox: pause it and lower only the limit the message names.
+
+        ``MailboxConcurrency``: the concurrency, learned from ``peak_in_flight`` (the
+        request window is only paused: Graph counted nothing and its rate was not
+        the problem). ``MailboxUpload``: the upload budget. Anything else (the
+        request window, or an unnamed Outlook throttle): the request count.
+        """
+        text = message.lower()
+        if "concurrency" in text:
+            self.concurrency.throttled(peak_in_flight)
+            self.requests.pause(retry_after)
+        elif "upload" in text:
+            self.upload.throttled(retry_after, admitted=self.upload.admitted_recently())
+        else:
+            self.requests.throttled(retry_after, admitted=self.requests.admitted_recently())
 
     def idle(self) -> bool:
         """True when nothing is in flight and every budget is back to full."""
@@ -511,16 +598,45 @@ class RequestCost:
 
 
 class Permit:
-    """Concurrency slots and window units held for a request (or a batch); release exactly once."""
+    """Concurrency slots and window units held for a request (or a batch); release exactly once.
+
+    ``chosen``: the indices of the costs given to :meth:`TenantPacer.acquire` that
+    this permit covers (all of them unless the acquisition was partial).
+    """
 
     def __init__(self, pacer: TenantPacer | None = None) -> None:
         self._pacer = pacer
         self._held: list[tuple[ConcurrencyLimit, int]] = []
         self._taken: list[tuple[RateWindow, float]] = []
+        self._peaks: dict[str, tuple[ConcurrencyLimit, list[int]]] = {}
+        self.chosen: list[int] = []
 
-    def hold(self, limit: ConcurrencyLimit, n: int) -> None:
-        """Record ``n`` slots of ``limit`` as held by this permit."""
+    def hold(self, limit: ConcurrencyLimit, n: int, mailbox: str | None = None) -> None:
+        """Record ``n`` slots of ``limit`` as held by this permit (watched per ``mailbox``)."""
         self._held.append((limit, n))
+        if mailbox is not None and mailbox not in self._peaks:
+            self._peaks[mailbox] = (limit, limit.watch())
+
+    def shrink(self, limit: ConcurrencyLimit, n: int) -> None:
+        """Give back ``n`` of the slots held of ``limit`` now (the batch sends fewer items)."""
+        for i, (held_limit, held) in enumerate(self._held):
+            if held_limit is limit and n > 0:
+                give = min(n, held)
+                self._held[i] = (held_limit, held - give)
+                held_limit.release(give)
+                n -= give
+
+    def peak_in_flight(self, mailbox: str | None) -> int | None:
+        """The most requests of ``mailbox`` in flight while this permit held its slots."""
+        entry = self._peaks.get(mailbox) if mailbox is not None else None
+        return None if entry is None else entry[1][0]
+
+    def answered(self, over_concurrency: Iterable[str] = ()) -> None:
+        """Graph answered: every mailbox not in ``over_concurrency`` ran its peak without a 429."""
+        refused = set(over_concurrency)
+        for mailbox, (limit, cell) in self._peaks.items():
+            if mailbox not in refused:
+                limit.confirm(cell[0])
 
     def took(self, window: RateWindow, units: float) -> None:
         """Record ``units`` taken from ``window`` for this request."""
@@ -530,8 +646,11 @@ class Permit:
         """Give back every slot; the window units count from now, except ``refused`` (429) ones."""
         held, self._held = self._held, []
         taken, self._taken = self._taken, []
+        for limit, cell in self._peaks.values():
+            limit.unwatch(cell)
         for limit, n in held:
-            limit.release(n)
+            if n:
+                limit.release(n)
         if not taken:
             return
         not_counted: dict[int, float] = {}
@@ -608,13 +727,20 @@ class TenantPacer:
                 out.append((pacer.upload, float(cost.upload_bytes)))
         return out
 
-    async def acquire(self, costs: Sequence[RequestCost]) -> Permit:
+    async def acquire(self, costs: Sequence[RequestCost], *, partial: bool = False) -> Permit:
         """Wait until ``costs`` (one request, or a batch's items) fit every scope; hold slots.
 
         Mailbox slots are taken in sorted mailbox order so that two batches never wait
         on each other in a cycle; a batch holds at most ``batch_outlook_parallel`` slots
-        of a mailbox, as Graph runs that many of its requests at a time. Window units
-        are taken only once every window has room for all of them at the same instant.
+        of a mailbox, as Graph runs that many of its requests at a time. Without
+        ``partial``, window units are taken only once every window has room for all
+        of them at the same instant. With ``partial`` (a batch), the permit covers the
+        items that fit now (``Permit.chosen``, at least one, waiting for that one):
+        at most as many items of a mailbox as slots were granted when its
+        concurrency is below what Graph would run of them at once or not yet
+        confirmed (a first batch cannot draw a storm of concurrency 429s), and, in order,
+        every item for which every window still has room — a batch never waits for
+        a whole window to empty, nor exceeds a learned concurrency on its own.
         """
         per_mailbox: dict[str, int] = {}
         for cost in costs:
@@ -622,34 +748,93 @@ class TenantPacer:
                 per_mailbox[cost.mailbox] = per_mailbox.get(cost.mailbox, 0) + 1
         permit = Permit(self)
         try:
+            caps: dict[str, int] = {}
+            slots: dict[str, tuple[ConcurrencyLimit, int]] = {}
             for user in sorted(per_mailbox):
                 limit = self.mailbox(user).concurrency
                 wanted = min(per_mailbox[user], self.limits.batch_outlook_parallel)
-                permit.hold(limit, await limit.acquire(wanted))
-            needs: dict[int, tuple[RateWindow, float]] = {}
-            for cost in costs:
-                for window, units in self.charges(cost):
-                    key = id(window)
-                    before = needs.get(key, (window, 0.0))[1]
-                    needs[key] = (window, before + units)
-            while True:
-                delay = max(w.wait(units) for w, units in needs.values())
-                delay = max(delay, self.directory_paused_until - self.clock.monotonic())
-                if delay <= 0:
-                    break
-                await self._sleep(delay)
+                granted = await limit.acquire(wanted)
+                permit.hold(limit, granted, user)
+                slots[user] = (limit, granted)
+                full = granted >= wanted and (limit.confirmed() or not partial)
+                caps[user] = per_mailbox[user] if full else granted
+            if partial:
+                chosen, needs = await self._fit_partial(costs, caps)
+                for user, (limit, granted) in slots.items():
+                    used = sum(1 for i in chosen if costs[i].mailbox == user)
+                    permit.shrink(limit, granted - min(granted, used))
+            else:
+                chosen, needs = list(range(len(costs))), self._needs(costs)
+                while True:
+                    delay = max((w.wait(units) for w, units in needs.values()), default=0.0)
+                    delay = max(delay, self.directory_paused_until - self.clock.monotonic())
+                    if delay <= 0:
+                        break
+                    await self._sleep(delay)
             for window, units in needs.values():
                 window.take(units)
                 permit.took(window, units)
+            permit.chosen = chosen
             return permit
         except BaseException:
             permit.release()
             raise
 
-    def throttled(self, cost: RequestCost, retry_after: float, message: str) -> None:
-        """Attribute a 429 to the request's narrowest scope, pausing and slowing it."""
+    def _needs(self, costs: Iterable[RequestCost]) -> dict[int, tuple[RateWindow, float]]:
+        """The window units ``costs`` spend together, by window."""
+        needs: dict[int, tuple[RateWindow, float]] = {}
+        for cost in costs:
+            for window, units in self.charges(cost):
+                key = id(window)
+                needs[key] = (window, needs.get(key, (window, 0.0))[1] + units)
+        return needs
+
+    async def _fit_partial(
+        self, costs: Sequence[RequestCost], caps: Mapping[str, int]
+    ) -> tuple[list[int], dict[int, tuple[RateWindow, float]]]:
+        """The items that fit every window now (waiting until one does), and their units."""
+        while True:
+            pause = self.directory_paused_until - self.clock.monotonic()
+            first_delay: float | None = None
+            chosen: list[int] = []
+            needs: dict[int, tuple[RateWindow, float]] = {}
+            per_mailbox: dict[str, int] = {}
+            for i, cost in enumerate(costs):
+                user = cost.mailbox
+                if user is not None and per_mailbox.get(user, 0) >= caps.get(user, 0):
+                    continue
+                charges = self.charges(cost)
+                trial = dict(needs)
+                for window, units in charges:
+                    key = id(window)
+                    trial[key] = (window, trial.get(key, (window, 0.0))[1] + units)
+                delay = max(trial[id(w)][0].wait(trial[id(w)][1]) for w, _ in charges)
+                if delay > 0 or pause > 0:
+                    if first_delay is None:
+                        first_delay = max(delay, pause)
+                    continue
+                chosen.append(i)
+                needs = trial
+                if user is not None:
+                    per_mailbox[user] = per_mailbox.get(user, 0) + 1
+            if chosen:
+                return chosen, needs
+            await self._sleep(max(first_delay or 0.0, 1e-3))
+
+    def throttled(
+        self,
+        cost: RequestCost,
+        retry_after: float,
+        message: str,
+        peak_in_flight: int | None = None,
+    ) -> None:
+        """Attribute a 429 to the request's narrowest scope, pausing it and lowering that limit.
+
+        ``peak_in_flight``: the most requests of the mailbox in flight while the
+        refused one was out (``Permit.peak_in_flight``), for a concurrency 429.
+        """
         if cost.mailbox is not None:
-            self.mailbox(cost.mailbox).throttled(retry_after, message)
+            self.mailbox(cost.mailbox).throttled(retry_after, message, peak_in_flight)
         elif cost.teams:
             self.teams.throttled(retry_after, admitted=self.teams.admitted_recently())
         else:
