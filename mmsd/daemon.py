@@ -150,6 +150,9 @@ class Daemon:
             await self._serve(engine, metrics)
             self._ready = False
             self.notifier.stopping("draining")
+            # systemd stops watching once STOPPING=1 is sent; the draining actors are not
+            # a health problem, so the watchdog must not report them as one.
+            tasks[-1].cancel()
             log.info("stopping: draining in-flight work")
             if admin is not None:
                 await admin.close()

@@ -231,6 +231,8 @@ async def test_ready_watchdog_and_clean_stop_under_load(
     lines = daemon.lines()  # every line is one JSON object
     assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
     assert not EMAIL.search(daemon.stdout.read_text()), "an e-mail address reached the log"
+    errors = [line["message"] for line in lines if line["level"] in ("error", "critical")]
+    assert errors == [], "a clean stop logged errors"
 
     # Nothing lost: after a restart every started migration has its record.
     daemon.start()
