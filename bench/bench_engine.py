@@ -497,6 +497,11 @@ async def pacing_run(work: Path, case: str, users: int, meetings: int) -> JSON:
             "binding": bound["binding"],
             "duration": duration,
             "throttled": throttled,
+            "throttledByScope": {
+                scope: n - int(before["throttled"].get(scope, 0))
+                for scope, n in after["throttled"].items()
+                if n - int(before["throttled"].get(scope, 0))
+            },
             "patches": patches,
             "users": len(chosen),
             "summary": summary,
@@ -558,6 +563,12 @@ async def cpu_run(work: Path, users: int, meetings: int) -> JSON:
         seconds = time.monotonic() - started
         after = await sim.get("counters")
         patches = sum(after["patchesByEvent"].values()) - sum(before["patchesByEvent"].values())
+        requests = {
+            k: n - before["requests"].get(k, 0)
+            for k, n in after["requests"].items()
+            if n - before["requests"].get(k, 0)
+        }
+        (work / "counters.json").write_text(json.dumps({"requests": requests}, indent=1))
         return {
             "msPerMeeting": 1000.0 * cpu / max(1, patches),
             "cpuSeconds": cpu,

@@ -19,21 +19,40 @@ Exactly once, per meeting:
    re-read, redo the replacement on the new body (the edit outside the block
    survives), a new intent, PATCH with the new ETag.
 
+The hot path (about 1 ms of daemon CPU per PATCHed meeting): Graph reads go in
+``$batch`` requests of up to 20 wherever there are several — the ``/instances``
+of the series masters, the future exceptions, the online-meeting lookups by join
+URL (once per distinct URL and migration: a series and its exceptions share
+one), read-backs after lost answers and 412s — and the events are listed in
+pages of :data:`LIST_PAGE_SIZE`. The user and the listing are fetched at once.
+Meetings then go through a pipeline of chunks of ``patch_batch_size``: while a
+chunk is PATCHed, the lookups of the next one are already in flight, so the
+first attendee update leaves as soon as the first chunk is planned.
+
 PATCHes of one mailbox go out in ``$batch`` requests of up to 20 (the client
 paces the items per mailbox); every intent of a batch commits before it leaves.
 Before a PATCH, its recipients are reserved in the organizer's daily sending
 quota; when the day is spent the migration waits, ``Pending``, until the quota
 allows more.
 
+Gone meetings: a meeting whose transaction is ``failed`` (or left ``pending``)
+from an earlier attempt and that is no longer among the user's future meetings
+in a later attempt (it started, ended or was deleted) is no longer eligible: its
+transaction becomes ``skipped`` with reason ``meetingGone``
+(:data:`MEETING_GONE`). The user's final state is decided over the meetings of
+the latest listing only, so a meeting that went away never keeps the user
+retrying into ``Failed``.
+
 Logs carry the tenant, correlation ID, user object ID and event ID only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -83,6 +102,7 @@ from mmsd.engine.details import (
 from mmsd.engine.settings import ON_PREMISES_MESSAGE, EngineSettings
 from mmsd.graph import (
     BatchItem,
+    BatchResult,
     GraphClient,
     GraphError,
     MailboxNotEnabled,
@@ -99,6 +119,18 @@ log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
 INSTANCE_FIELDS = ("id", "type", "start", "seriesMasterId")
+
+LIST_PAGE_SIZE = 250
+"""Events a listing page asks for (``Prefer: odata.maxpagesize``): most users fit in one."""
+
+INSTANCES_PAGE_SIZE = 500
+"""Occurrences an ``/instances`` page asks for: a year of a daily series in one answer."""
+
+BATCH_SIZE = 20
+"""Graph's maximum of requests in one ``$batch``."""
+
+MEETING_GONE = "meetingGone"
+"""Skip reason of a meeting that failed earlier and is no longer among the user's future meetings."""
 
 _RESTORED_SENDERS: weakref.WeakSet[SendingPacer] = weakref.WeakSet()
 """Sending pacers already loaded from the store: each is restored once in its life."""
@@ -158,7 +190,8 @@ class _Context:
     record: StatusRecord
     addresses: frozenset[str]
     profile: ConferencingProfile | None
-    teams_cache: dict[str, JSON | None] = field(default_factory=dict)
+    lookups: _TeamsLookups
+    created: dict[str, JSON] = field(default_factory=dict)  # createOrGet answers by externalId
     quota_until: datetime | None = None
 
     @property
@@ -172,6 +205,120 @@ class _Context:
 
 def _seg(value: str) -> str:
     return quote(value, safe="@=")  # as the Graph client quotes path segments
+
+
+def _query(params: dict[str, str]) -> str:
+    """A query string for a ``$batch`` item: ``:`` and ``/`` quoted too (no ``://`` in it)."""
+    return "?" + "&".join(f"{k}={quote(v, safe=_QUERY_SAFE)}" for k, v in params.items())
+
+
+_QUERY_SAFE = "$,'()@"
+
+
+def _event_id(item: Listed) -> str:
+    return str(item.event.get("id"))
+
+
+def _split_listing(events: Sequence[JSON], now: datetime) -> tuple[list[Listed], list[JSON]]:
+    """The future single meetings (ready to go) and the series masters (to expand)."""
+    singles: list[Listed] = []
+    masters: list[JSON] = []
+    for event in events:
+        kind = event.get("type")
+        if kind == "seriesMaster":
+            masters.append(event)
+        elif kind in ("singleInstance", "exception", None) and is_future_single(event, now):
+            singles.append(Listed(event, len(attendee_addresses(event))))
+    return singles, masters
+
+
+def _teams_url(verdict: Eligible) -> str:
+    """The join URL to look an online meeting up by ("" for a Skype block)."""
+    return (verdict.block.join_url or "") if verdict.block.kind is BlockKind.TEAMS else ""
+
+
+def _raise_unless_gone(result: BatchResult) -> None:
+    """Raise a failed read's error, unless it is a 404 (the resource is gone: the caller skips it)."""
+    error = result.error or GraphError(result.status, "", "request failed")
+    if isinstance(error, NotFound):
+        return
+    raise error
+
+
+class _TeamsLookups:
+    """Online meetings by join URL for one migration: each distinct URL looked up once.
+
+    The URLs are queued in the order the meetings will be planned and looked up in
+    ``$batch`` groups of 20; a group starts when a chunk that needs it is planned
+    or is next in line, so lookups run one chunk ahead of the PATCHes without
+    flooding the tenant's Teams budget (the client paces each item). A URL whose
+    lookup failed fails every meeting that carries it.
+    """
+
+    def __init__(self, client: GraphClient, user: str) -> None:
+        """Lookups of ``user``'s online meetings; call :meth:`order` with the URLs to come."""
+        self._client = client
+        self._user = user
+        self._groups: list[list[str]] = []
+        self._group_of: dict[str, int] = {}
+        self._found: dict[str, JSON | Exception | None] = {}
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+
+    def order(self, urls: Iterable[str]) -> None:
+        """Queue join URLs the migration will need, in planning order (known ones dropped)."""
+        new = [u for u in dict.fromkeys(urls) if u and u not in self._group_of]
+        for start in range(0, len(new), BATCH_SIZE):
+            group = new[start : start + BATCH_SIZE]
+            self._group_of.update(dict.fromkeys(group, len(self._groups)))
+            self._groups.append(group)
+
+    def prefetch(self, urls: Iterable[str | None]) -> None:
+        """Start the lookup groups holding ``urls`` (each group is one ``$batch``)."""
+        for url in urls:
+            index = self._group_of.get(url or "")
+            if index is not None and index not in self._tasks:
+                self._tasks[index] = asyncio.create_task(self._lookup(self._groups[index]))
+
+    async def get(self, url: str) -> JSON | None:
+        """The online meeting whose join URL is ``url`` (None: Graph has none); raises its error."""
+        index = self._group_of.get(url)
+        if index is not None and url not in self._found:
+            self.prefetch([url])
+            await asyncio.shield(self._tasks[index])
+        if url not in self._found:  # a URL nobody queued
+            await self._lookup([url])
+        found = self._found[url]
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    async def _lookup(self, urls: Sequence[str]) -> None:
+        items = [
+            BatchItem(
+                "GET",
+                f"/users/{_seg(self._user)}/onlineMeetings"
+                + _query({"$filter": "JoinWebUrl eq '" + url.replace("'", "''") + "'"}),
+                operation="find_online_meeting",
+            )
+            for url in urls
+        ]
+        try:
+            results = await self._client.batch(items)
+        except (GraphError, TransportError, OutcomeUnknown) as exc:
+            self._found.update(dict.fromkeys(urls, exc))
+            return
+        for url, result in zip(urls, results, strict=True):
+            if result.ok and isinstance(result.body, dict):
+                values = result.body.get("value")
+                self._found[url] = values[0] if isinstance(values, list) and values else None
+            else:
+                self._found[url] = result.error or GraphError(result.status, "", "lookup failed")
+
+    async def aclose(self) -> None:
+        """Cancel lookups still running (the attempt ended early)."""
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
 
 class MigrationRunner:
@@ -225,41 +372,142 @@ class MigrationRunner:
             return await self._retry_or_fail(record, _describe(exc))
 
     async def _attempt(self, record: StatusRecord) -> RunResult:
-        try:
-            me = await self.client.get_user(record.user_id, ["id", "userPrincipalName", "mail"])
-        except NotFound:
+        user = record.user_id
+        txns = await self.store.meeting_transactions(record.correlation_id)
+        # The user, the listing and the read-backs of unresolved intents are independent.
+        me, events, resolved = await asyncio.gather(
+            self.client.get_user(user, ["id", "userPrincipalName", "mail"]),
+            self._list_events(user),
+            self._resolve_intents(record, [t for t in txns if t.intent_recorded]),
+            return_exceptions=True,
+        )
+        if isinstance(me, NotFound):
             return await self._finish(
                 record, MigrationState.FAILED, "Graph does not know this user any more."
             )
+        for outcome in (me, events, resolved):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        assert isinstance(me, dict) and isinstance(events, list) and isinstance(resolved, dict)
         addresses = frozenset(
             str(me[k]).lower() for k in ("mail", "userPrincipalName") if me.get(k)
         )
-        profile = await self.store.get_profile(self.tenant, record.user_id)
-        ctx = _Context(record, addresses, profile)
+        profile = await self.store.get_profile(self.tenant, user)
+        txns = [resolved.get(t.event_id, t) for t in txns]
+        await self._restore_sending(user)
 
-        done: set[str] = set()
-        for txn in await self.store.meeting_transactions(ctx.cid):
-            if txn.intent_recorded:
-                txn = await self._resolve_intent(ctx, txn)
-            if txn.patched or txn.outcome is MeetingOutcome.UPDATED:
-                done.add(txn.event_id)
-        await self._restore_sending(ctx.user)
-
-        listed = await self.list_meetings(ctx.user)
-        await self.store.update_progress(ctx.cid, total_meeting=len(listed))
-        plans: list[_Plan] = []
-        for item in listed:
-            self._checkpoint()
-            event_id = str(item.event.get("id"))
-            if event_id in done:
-                continue
-            plan = await self._plan(ctx, item)
-            if plan is not None:
-                plans.append(plan)
-        await self._patch_all(ctx, plans)
+        now = self.store.now()
+        singles, masters = _split_listing(events, now)
+        # The series are expanded (two round trips) while the single meetings go ahead.
+        expanding = asyncio.create_task(self._expand_series(user, masters, now))
+        ctx = _Context(record, addresses, profile, _TeamsLookups(self.client, user))
+        try:
+            listed = await self._migrate(ctx, txns, singles, masters, expanding)
+        finally:
+            expanding.cancel()
+            await asyncio.gather(expanding, return_exceptions=True)
+            await ctx.lookups.aclose()
         if ctx.quota_until is not None:
             return await self._wait_for_quota(record, ctx.quota_until, "recipients")
-        return await self._conclude(record)
+        return await self._conclude(record, {str(item.event.get("id")) for item in listed})
+
+    async def _migrate(
+        self,
+        ctx: _Context,
+        txns: Sequence[MeetingTransaction],
+        singles: Sequence[Listed],
+        masters: Sequence[JSON],
+        expanding: asyncio.Task[dict[str, list[Listed]]],
+    ) -> list[Listed]:
+        """Classify, plan and PATCH the listed meetings; returns every meeting listed.
+
+        Pipeline: the single meetings are classified at once and the online-meeting
+        lookups of their links and of the masters' links start; the first chunk of
+        singles is PATCHed as soon as it is planned, even while the series are still
+        being expanded, so the first attendee update leaves after about three round
+        trips. Later chunks are full (``patch_batch_size``) and, while one chunk is
+        PATCHed, the lookups of the next one are in flight.
+        """
+        done = {t.event_id for t in txns if t.patched or t.outcome is MeetingOutcome.UPDATED}
+        source = ctx.record.source_meeting_type
+        now = self.store.now()
+        early = {
+            str(m["id"]): classify(m, ctx.addresses, source)
+            for m in masters
+            if str(m["id"]) not in done and series_window(m, now) is not None
+        }
+        queue = await self._classify_all(ctx, [i for i in singles if _event_id(i) not in done])
+        ctx.lookups.order(
+            [_teams_url(v) for _, v in queue]
+            + [_teams_url(v) for v in early.values() if isinstance(v, Eligible)]
+        )
+        size = max(1, min(BATCH_SIZE, self.settings.patch_batch_size))
+        listed: list[Listed] | None = None
+        sent_any = False
+        while queue or listed is None:
+            self._checkpoint()
+            if listed is None and (not queue or (sent_any and len(queue) < size)):
+                series = [item for items in (await expanding).values() for item in items]
+                listed = [*singles, *series]
+                listed_ids = {_event_id(item) for item in listed}
+                await self.store.update_progress(ctx.cid, total_meeting=len(listed))
+                await self._forget_gone(ctx, txns, listed_ids)
+                todo = [item for item in series if _event_id(item) not in done]
+                more = await self._classify_all(ctx, todo, early)
+                ctx.lookups.order(_teams_url(v) for _, v in more)
+                queue.extend(more)
+                continue
+            chunk, queue = queue[:size], queue[size:]
+            ctx.lookups.prefetch(_teams_url(v) for _, v in [*chunk, *queue[:size]])
+            plans: list[_Plan] = []
+            for item, verdict in chunk:
+                plan = await self._plan(ctx, item, verdict)
+                if plan is not None:
+                    plans.append(plan)
+            await self._patch_all(ctx, plans)
+            sent_any = True
+            if ctx.quota_until is not None:
+                break
+        return listed if listed is not None else [*singles]
+
+    async def _forget_gone(
+        self, ctx: _Context, txns: Sequence[MeetingTransaction], listed: set[str]
+    ) -> None:
+        """Earlier failures of meetings no longer listed become ``skipped: meetingGone``."""
+        for txn in txns:
+            if txn.patched or txn.event_id in listed:
+                continue
+            if txn.outcome in (MeetingOutcome.FAILED, MeetingOutcome.PENDING):
+                await self._record(
+                    ctx, txn.event_id, MeetingOutcome.SKIPPED, MEETING_GONE, txn.subject, txn.start
+                )
+
+    async def _classify_all(
+        self,
+        ctx: _Context,
+        items: Sequence[Listed],
+        known: Mapping[str, Eligible | SkipReason] | None = None,
+    ) -> list[tuple[Listed, Eligible]]:
+        """Classify every meeting (``known``: verdicts already made); skips are recorded."""
+        eligible: list[tuple[Listed, Eligible]] = []
+        for item in items:
+            event = item.event
+            verdict = (known or {}).get(_event_id(item)) or classify(
+                event, ctx.addresses, ctx.record.source_meeting_type
+            )
+            if isinstance(verdict, SkipReason):
+                subject = event.get("subject") if isinstance(event.get("subject"), str) else None
+                await self._record(
+                    ctx,
+                    str(event["id"]),
+                    MeetingOutcome.SKIPPED,
+                    str(verdict),
+                    subject,
+                    parse_graph_time(event.get("start")),
+                )
+            else:
+                eligible.append((item, verdict))
+        return eligible
 
     async def _restore_sending(self, user: str) -> None:
         """Load what the organizer sent in the quota's window (from the store) into a fresh pacer.
@@ -285,41 +533,115 @@ class MigrationRunner:
 
     async def list_meetings(self, user: str) -> list[Listed]:
         """The user's future meetings: singles, live series masters, future exceptions."""
-        now = self.store.now()
+        return await self._expand(user, await self._list_events(user), self.store.now())
+
+    async def _list_events(self, user: str) -> list[JSON]:
+        """Every event the user organizes (single instances and series masters), large pages."""
+        return [
+            event
+            async for event in self.client.list_events(
+                user, "isOrganizer eq true", EVENT_FIELDS, page_size=LIST_PAGE_SIZE
+            )
+        ]
+
+    async def _expand(self, user: str, events: Sequence[JSON], now: datetime) -> list[Listed]:
+        """The meetings among ``events`` in listing order, each master followed by its exceptions."""
+        singles, masters = _split_listing(events, now)
+        series = await self._expand_series(user, masters, now)
+        single_ids = {_event_id(item): item for item in singles}
         listed: list[Listed] = []
-        async for event in self.client.list_events(user, "isOrganizer eq true", EVENT_FIELDS):
-            kind = event.get("type")
-            if kind == "seriesMaster":
-                listed.extend(await self._series(user, event, now))
-            elif kind in ("singleInstance", "exception", None) and is_future_single(event, now):
-                listed.append(Listed(event, len(attendee_addresses(event))))
+        for event in events:
+            event_id = str(event.get("id"))
+            if event_id in series:
+                listed.extend(series[event_id])
+            elif event_id in single_ids:
+                listed.append(single_ids[event_id])
         return listed
 
-    async def _series(self, user: str, master: JSON, now: datetime) -> list[Listed]:
-        window = series_window(master, now)
-        if window is None:
-            return []
-        instances = await self.client.list_instances(
-            user, str(master["id"]), window[0], window[1], INSTANCE_FIELDS
-        )
-        if needs_instances(master) and not any(is_future_single(i, now) for i in instances):
-            return []  # a numbered series whose last occurrence is over
-        exception_ids = [
-            str(i["id"])
-            for i in instances
-            if i.get("type") == "exception" and i.get("id") and is_future_single(i, now)
+    async def _expand_series(
+        self, user: str, masters: Sequence[JSON], now: datetime
+    ) -> dict[str, list[Listed]]:
+        """Each live master (by ID) with its future exceptions after it; ended series left out.
+
+        The ``/instances`` of every live master go in ``$batch`` requests, then the
+        future exceptions in more of them: two round trips for any number of series.
+        """
+        live: list[tuple[JSON, tuple[datetime, datetime]]] = []
+        for master in masters:
+            window = series_window(master, now)
+            if window is not None:
+                live.append((master, window))
+        instances = await self._instances(user, live)
+        exception_ids: dict[str, list[str]] = {}
+        for master, _ in live:
+            found = instances.get(str(master["id"]))
+            if found is None:
+                continue  # the master is gone
+            if needs_instances(master) and not any(is_future_single(i, now) for i in found):
+                continue  # a numbered series whose last occurrence is over
+            exception_ids[str(master["id"])] = [
+                str(i["id"])
+                for i in found
+                if i.get("type") == "exception" and i.get("id") and is_future_single(i, now)
+            ]
+        wanted = [e for ids in exception_ids.values() for e in ids]
+        exceptions = {str(e.get("id")): e for e in await self._get_events(user, wanted)}
+        series: dict[str, list[Listed]] = {}
+        for master, _ in live:
+            ids = exception_ids.get(str(master["id"]))
+            if ids is None:
+                continue
+            own = [exceptions[e] for e in ids if e in exceptions]
+            recipients = len(attendee_addresses(master)) + sum(
+                len(attendee_addresses(e)) for e in own
+            )
+            series[str(master["id"])] = [
+                Listed(master, recipients),
+                *(Listed(e, len(attendee_addresses(e))) for e in own),
+            ]
+        return series
+
+    async def _instances(
+        self, user: str, masters: Sequence[tuple[JSON, tuple[datetime, datetime]]]
+    ) -> dict[str, list[JSON]]:
+        """Occurrences and exceptions of each master in its window, by master ID (a gone one absent)."""
+        if not masters:
+            return {}
+        items = [
+            BatchItem(
+                "GET",
+                f"/users/{_seg(user)}/events/{_seg(str(master['id']))}/instances"
+                + _query(
+                    {
+                        "startDateTime": format_rfc3339(window[0]),
+                        "endDateTime": format_rfc3339(window[1]),
+                        "$select": ",".join(INSTANCE_FIELDS),
+                    }
+                ),
+                headers={"Prefer": f"odata.maxpagesize={INSTANCES_PAGE_SIZE}"},
+                operation="list_instances",
+            )
+            for master, window in masters
         ]
-        exceptions = await self._get_events(user, exception_ids)
-        recipients = len(attendee_addresses(master)) + sum(
-            len(attendee_addresses(e)) for e in exceptions
-        )
-        return [
-            Listed(master, recipients),
-            *(Listed(e, len(attendee_addresses(e))) for e in exceptions),
-        ]
+        found: dict[str, list[JSON]] = {}
+        for (master, window), result in zip(masters, await self.client.batch(items), strict=True):
+            master_id = str(master["id"])
+            if not (result.ok and isinstance(result.body, dict)):
+                _raise_unless_gone(result)
+                continue
+            if result.body.get("@odata.nextLink"):  # more than a page: page through it alone
+                found[master_id] = await self.client.list_instances(
+                    user, master_id, window[0], window[1], INSTANCE_FIELDS
+                )
+                continue
+            values = result.body.get("value")
+            found[master_id] = (
+                [v for v in values if isinstance(v, dict)] if isinstance(values, list) else []
+            )
+        return found
 
     async def _get_events(self, user: str, event_ids: Sequence[str]) -> list[JSON]:
-        """Full events by ID in one ``$batch``, bodies as stored (no body-type preference)."""
+        """Full events by ID in ``$batch`` requests, bodies as stored (no body-type preference)."""
         if not event_ids:
             return []
         select = ",".join(EVENT_FIELDS)
@@ -341,19 +663,47 @@ class MigrationRunner:
                 raise result.error
         return found
 
+    async def _read_events(
+        self, user: str, wanted: Sequence[tuple[str, ContentType]]
+    ) -> list[JSON | None]:
+        """Events by ID with their bodies in the given type (None: deleted); one ``$batch``."""
+        if len(wanted) == 1:
+            event_id, ctype = wanted[0]
+            try:
+                return [
+                    await self.client.get_event(
+                        user, event_id, body_type=str(ctype), select=EVENT_FIELDS
+                    )
+                ]
+            except NotFound:
+                return [None]
+        select = ",".join(EVENT_FIELDS)
+        items = [
+            BatchItem(
+                "GET",
+                f"/users/{_seg(user)}/events/{_seg(event_id)}?$select={select}",
+                headers={"Prefer": f'outlook.body-content-type="{ctype}"'},
+                operation="get_event",
+            )
+            for event_id, ctype in wanted
+        ]
+        events: list[JSON | None] = []
+        for result in await self.client.batch(items):
+            if result.ok and isinstance(result.body, dict):
+                events.append(result.body)
+            else:
+                _raise_unless_gone(result)
+                events.append(None)
+        return events
+
     # ------------------------------------------------------------------ planning
 
-    async def _plan(self, ctx: _Context, item: Listed) -> _Plan | None:
-        """Classify a meeting and build its new body; records skips and failures itself."""
+    async def _plan(self, ctx: _Context, item: Listed, verdict: Eligible) -> _Plan | None:
+        """Build an eligible meeting's new body; records failures itself."""
         event = item.event
         event_id = str(event["id"])
         subject = event.get("subject") if isinstance(event.get("subject"), str) else None
         start = parse_graph_time(event.get("start"))
-        record = ctx.record
-        verdict = classify(event, ctx.addresses, record.source_meeting_type)
-        if isinstance(verdict, SkipReason):
-            await self._record(ctx, event_id, MeetingOutcome.SKIPPED, str(verdict), subject, start)
-            return None
         try:
             details, target = await self._details(ctx, event, verdict.block)
         except (QuotaExhausted, MailboxNotEnabled):
@@ -438,7 +788,7 @@ class MigrationRunner:
         """The new details and the kind of block to render (SPEC section 3, step 3)."""
         record = ctx.record
         if block.kind is BlockKind.TEAMS:
-            meeting = await self._teams_meeting(ctx, block.join_url)
+            meeting = await ctx.lookups.get(block.join_url) if block.join_url else None
             if meeting is not None:
                 return teams_details(meeting, join_url=block.join_url), BlockKind.TEAMS
             return teams_details_from_block(block, ctx.profile), BlockKind.TEAMS
@@ -447,20 +797,13 @@ class MigrationRunner:
             start = parse_graph_time(event.get("start")) or self.store.now()
             end = parse_graph_time(event.get("end")) or start + timedelta(hours=1)
             subject = event.get("subject") if isinstance(event.get("subject"), str) else ""
-            meeting = await self.client.create_or_get_online_meeting(
-                ctx.user, external_id(anchor, ctx.cid), subject or "", start, end
-            )
-            return teams_details(meeting), BlockKind.TEAMS
+            key = external_id(anchor, ctx.cid)  # a series and its exceptions share the meeting
+            if key not in ctx.created:
+                ctx.created[key] = await self.client.create_or_get_online_meeting(
+                    ctx.user, key, subject or "", start, end
+                )
+            return teams_details(ctx.created[key]), BlockKind.TEAMS
         return skype_details(block, ctx.profile), BlockKind.SKYPE
-
-    async def _teams_meeting(self, ctx: _Context, join_url: str | None) -> JSON | None:
-        if not join_url:
-            return None
-        if join_url not in ctx.teams_cache:
-            ctx.teams_cache[join_url] = await self.client.find_online_meeting_by_join_url(
-                ctx.user, join_url
-            )
-        return ctx.teams_cache[join_url]
 
     # ------------------------------------------------------------------ patching
 
@@ -506,15 +849,64 @@ class MigrationRunner:
         outcomes = await self._send(ctx, granted)
         redo: list[_Plan] = []
         mailbox_error: MailboxNotEnabled | None = None
+        reread: list[tuple[_Plan, bool]] = []  # (plan, answer lost) to read back in one batch
         for plan, error in zip(granted, outcomes, strict=True):
-            again = await self._settle(ctx, plan, error)
-            if isinstance(again, MailboxNotEnabled):
-                mailbox_error = again
-            elif again is not None:
-                redo.append(again)
+            if error is None:
+                await self._patched(ctx, plan.event_id, plan.recipients, plan.new_join_url)
+            elif isinstance(error, OutcomeUnknown):
+                await self.store.mark_unknown(ctx.cid, plan.event_id, message=str(error))
+                log.info(
+                    "PATCH answer lost; reading back", extra=self._extra(ctx.record, plan.event_id)
+                )
+                reread.append((plan, True))
+            else:
+                await self.store.clear_intent(ctx.cid, plan.event_id)
+                sending.refund_recipients(plan.recipients)
+                if isinstance(error, MailboxNotEnabled):
+                    mailbox_error = error
+                elif isinstance(error, PreconditionFailed):
+                    log.info(
+                        "412 on PATCH; redoing on the new body",
+                        extra=self._extra(ctx.record, plan.event_id),
+                    )
+                    reread.append((plan, False))
+                else:
+                    await self._record(
+                        ctx,
+                        plan.event_id,
+                        MeetingOutcome.FAILED,
+                        _describe(error),
+                        plan.subject,
+                        plan.start,
+                        plan.old_join_url,
+                    )
         if mailbox_error is not None:
             raise mailbox_error
+        if reread:
+            events = await self._read_events(
+                ctx.user, [(plan.event_id, _read_type(plan, lost)) for plan, lost in reread]
+            )
+            for (plan, lost), event in zip(reread, events, strict=True):
+                again = await self._after_reread(ctx, plan, lost, event)
+                if again is not None:
+                    redo.append(again)
         return redo
+
+    async def _after_reread(
+        self, ctx: _Context, plan: _Plan, lost: bool, event: JSON | None
+    ) -> _Plan | None:
+        """Settle a lost answer or a 412 from the event as it is now; a plan to send again or None."""
+        if lost:
+            if event is not None and body_carries(
+                body_of(event)[0], digest_content_type(plan.digest), plan.digest
+            ):
+                await self._patched(ctx, plan.event_id, plan.recipients, plan.new_join_url)
+                return None
+            await self.store.clear_intent(ctx.cid, plan.event_id)
+            self.client.sending(ctx.user).refund_recipients(plan.recipients)
+        if event is None:
+            return None  # the event is gone
+        return await self._conflict(ctx, plan, event)
 
     async def _send(self, ctx: _Context, plans: list[_Plan]) -> list[BaseException | None]:
         """PATCH the plans (one call, or a ``$batch``); per plan None on 2xx, else the error."""
@@ -544,56 +936,6 @@ class MigrationRunner:
                 out.append(result.error or GraphError(result.status, "", "PATCH failed"))
         return out
 
-    async def _settle(
-        self, ctx: _Context, plan: _Plan, error: BaseException | None
-    ) -> _Plan | MailboxNotEnabled | None:
-        """Record a PATCH's outcome; a plan to send again, a mailbox error, or None when settled."""
-        sending = self.client.sending(ctx.user)
-        if error is None:
-            await self._patched(ctx, plan.event_id, plan.recipients, plan.new_join_url)
-            return None
-        if isinstance(error, OutcomeUnknown):
-            await self.store.mark_unknown(ctx.cid, plan.event_id, message=str(error))
-            log.info(
-                "PATCH answer lost; reading back", extra=self._extra(ctx.record, plan.event_id)
-            )
-            applied, event = await self._read_back(ctx.user, plan.event_id, plan.digest)
-            if applied:
-                await self._patched(ctx, plan.event_id, plan.recipients, plan.new_join_url)
-                return None
-            await self.store.clear_intent(ctx.cid, plan.event_id)
-            sending.refund_recipients(plan.recipients)
-            if event is None:
-                return None  # the event is gone
-            return await self._conflict(ctx, plan, event)
-        await self.store.clear_intent(ctx.cid, plan.event_id)
-        sending.refund_recipients(plan.recipients)
-        if isinstance(error, MailboxNotEnabled):
-            return error
-        if isinstance(error, PreconditionFailed):
-            log.info(
-                "412 on PATCH; redoing on the new body",
-                extra=self._extra(ctx.record, plan.event_id),
-            )
-            try:
-                event = await self.client.get_event(
-                    ctx.user, plan.event_id, body_type=str(plan.content_type), select=EVENT_FIELDS
-                )
-            except NotFound:
-                return None
-            return await self._conflict(ctx, plan, event)
-        reason = _describe(error)
-        await self._record(
-            ctx,
-            plan.event_id,
-            MeetingOutcome.FAILED,
-            reason,
-            plan.subject,
-            plan.start,
-            plan.old_join_url,
-        )
-        return None
-
     async def _conflict(self, ctx: _Context, plan: _Plan, event: JSON) -> _Plan | None:
         """Redo the replacement on the event as it is now (the organizer's edit survives)."""
         if plan.conflicts >= self.settings.max_conflict_rounds:
@@ -617,31 +959,35 @@ class MigrationRunner:
             ctx, replace(plan, etag=_etag(event), conflicts=plan.conflicts + 1), verdict
         )
 
-    async def _read_back(self, user: str, event_id: str, digest: str) -> tuple[bool, JSON | None]:
-        """Whether the event carries the block of ``digest``; the event (None when deleted)."""
-        ctype = digest_content_type(digest)
-        try:
-            event = await self.client.get_event(
-                user, event_id, body_type=str(ctype), select=EVENT_FIELDS
-            )
-        except NotFound:
-            return False, None
-        body, _ = body_of(event)
-        return body_carries(body, ctype, digest), event
-
-    async def _resolve_intent(self, ctx: _Context, txn: MeetingTransaction) -> MeetingTransaction:
-        """An intent left by a crash or a lost answer: confirmed if the event carries the block."""
-        applied, event = await self._read_back(ctx.user, txn.event_id, txn.block_digest or "")
-        if applied and event is not None:
-            log.info("recovered an applied PATCH", extra=self._extra(ctx.record, txn.event_id))
-            invites = await self._recipients(ctx.user, event)
-            return await self.store.mark_patched(ctx.cid, txn.event_id, invites=invites)
-        return await self.store.clear_intent(ctx.cid, txn.event_id)
+    async def _resolve_intents(
+        self, record: StatusRecord, txns: Sequence[MeetingTransaction]
+    ) -> dict[str, MeetingTransaction]:
+        """Intents left by a crash or a lost answer, read back in one batch: confirmed or cleared."""
+        if not txns:
+            return {}
+        user, cid = record.user_id, record.correlation_id
+        digests = [t.block_digest or "" for t in txns]
+        events = await self._read_events(
+            user, [(t.event_id, digest_content_type(d)) for t, d in zip(txns, digests, strict=True)]
+        )
+        resolved: dict[str, MeetingTransaction] = {}
+        for txn, digest, event in zip(txns, digests, events, strict=True):
+            if event is not None and body_carries(
+                body_of(event)[0], digest_content_type(digest), digest
+            ):
+                log.info("recovered an applied PATCH", extra=self._extra(record, txn.event_id))
+                invites = await self._recipients(user, event)
+                resolved[txn.event_id] = await self.store.mark_patched(
+                    cid, txn.event_id, invites=invites
+                )
+            else:
+                resolved[txn.event_id] = await self.store.clear_intent(cid, txn.event_id)
+        return resolved
 
     async def _recipients(self, user: str, event: JSON) -> int:
         """The recipients one PATCH of ``event`` sent (a series master's exceptions included)."""
         if event.get("type") == "seriesMaster":
-            listed = await self._series(user, event, self.store.now())
+            listed = await self._expand(user, [event], self.store.now())
             if listed:
                 return listed[0].recipients
         return len(attendee_addresses(event))
@@ -681,9 +1027,10 @@ class MigrationRunner:
 
     # ------------------------------------------------------------------ endings
 
-    async def _conclude(self, record: StatusRecord) -> RunResult:
+    async def _conclude(self, record: StatusRecord, listed: set[str]) -> RunResult:
+        """Succeeded, or a retry, decided over the meetings of the latest listing."""
         txns = await self.store.meeting_transactions(record.correlation_id)
-        failed = [t for t in txns if t.outcome is MeetingOutcome.FAILED]
+        failed = [t for t in txns if t.outcome is MeetingOutcome.FAILED and t.event_id in listed]
         if failed:
             message = f"{len(failed)} meeting(s) could not be updated; first: {failed[0].reason}"
             return await self._retry_or_fail(record, message)
@@ -739,6 +1086,11 @@ class MigrationRunner:
 def _etag(event: JSON) -> str | None:
     value = event.get("@odata.etag")
     return value if isinstance(value, str) and value else None
+
+
+def _read_type(plan: _Plan, lost: bool) -> ContentType:
+    """The body type to read a plan's event back in: the digest's after a lost answer."""
+    return digest_content_type(plan.digest) if lost else plan.content_type
 
 
 def _patch_body(plan: _Plan) -> JSON:
