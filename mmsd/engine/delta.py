@@ -15,7 +15,14 @@ no memory between rounds. A baseline is processed page by page (each page's
 states committed as it comes, the link with the last page). In a later round,
 triggers are submitted (recorded) first and the round's states and new link
 committed after, so a crash in between repeats the round rather than losing a
-change; a repeated licence trigger joins the user's Pending migration.
+change; the repeated trigger is ``coalesced`` like any duplicate (below).
+
+Triggers the poller makes carry IDs that start with :data:`DETECTED_ID_PREFIX`
+(:func:`is_detected`), so that intake can tell a change mmsd saw itself from
+one an admin or a provisioning system posted: the same licence change usually
+arrives both ways, and the detected copy must not start a second migration
+(the rule is in :mod:`mmsd.engine.intake`). Posted trigger IDs are UUIDs that
+clients cannot choose, so the prefix cannot be forged through the admin API.
 """
 
 from __future__ import annotations
@@ -36,7 +43,20 @@ log = logging.getLogger(__name__)
 AUDIO_CONFERENCING_PLAN_ID = "3e26ee1f-8a5f-4d52-aee2-b81ce45c8f40"
 DELTA_SELECT = ("id", "userPrincipalName", "assignedLicenses", "assignedPlans")
 
+DETECTED_ID_PREFIX = "delta-"
+"""How the ID of a trigger mmsd detected itself (``users/delta``) begins."""
+
 Submit = Callable[[Trigger], Awaitable[object]]
+
+
+def detected_trigger_id() -> str:
+    """A fresh trigger ID that marks the trigger as detected by the poller."""
+    return DETECTED_ID_PREFIX + new_trigger_id()
+
+
+def is_detected(trigger: Trigger) -> bool:
+    """True for a trigger the licence poller made, False for a posted one or a manual start."""
+    return trigger.id.startswith(DETECTED_ID_PREFIX)
 
 
 def has_audio_conferencing(user: Mapping[str, Any]) -> bool | None:
@@ -120,7 +140,7 @@ class LicencePoller:
             )
             triggers.append(
                 Trigger(
-                    id=new_trigger_id(),
+                    id=detected_trigger_id(),
                     tenant=self.tenant,
                     type=kind,
                     identity=user_id,
