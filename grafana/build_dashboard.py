@@ -285,7 +285,7 @@ def _panels() -> Iterator[JSON]:
                 "yAxis": {"unit": "s"},
                 "cellGap": 1,
                 "color": {"mode": "scheme", "scheme": "Oranges", "steps": 64},
-                "tooltip": {"show": True, "yHistogram": True},
+                "tooltip": {"mode": "single", "yHistogram": True},
             },
         )
         yield _panel(
@@ -480,7 +480,6 @@ def _variables() -> list[JSON]:
             "name": "tenant",
             "label": "Tenant",
             "datasource": DATASOURCE,
-            "definition": "label_values(mmsd_migration_users, tenant)",
             "query": {
                 "query": "label_values(mmsd_migration_users, tenant)",
                 "refId": "PrometheusVariableQueryEditor-VariableQuery",

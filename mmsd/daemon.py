@@ -3,7 +3,8 @@
 Start order (``READY=1`` only at the end): configuration → SQLite store → metrics →
 engine (actors, Graph clients, recovery of interrupted migrations) → admin
 listeners (Unix socket, optional TCP) → metrics listener → background tasks
-(metrics refresh, retention pruning, systemd watchdog) → ``READY=1``.
+(metrics refresh, which also updates ``STATUS=`` with users in progress and
+pending; retention pruning; systemd watchdog) → ``READY=1``.
 
 Signals: ``SIGTERM``/``SIGINT`` drain and stop (``STOPPING=1``): the listeners stop
 taking requests, the engine runs its staged shutdown (stop intake → in-flight
@@ -22,24 +23,26 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 
 from mmsd.admin.listeners import ListenerError, read_token_file, start_admin_listeners
 from mmsd.clock import SystemClock
 from mmsd.config import Config, ConfigError, load_config
+from mmsd.domain.model import MigrationState
 from mmsd.engine.service import Engine
 from mmsd.logs import setup_logging
 from mmsd.metrics.registry import Metrics
 from mmsd.metrics.server import MetricsServer
-from mmsd.store import Store, database_path
+from mmsd.store import QueueMetrics, Store, database_path
 from mmsd.systemd import Notifier, run_watchdog
 
 log = logging.getLogger("mmsd.daemon")
 
 DEFAULT_CONFIG = Path("/etc/mmsd/mmsd.toml")
 PRUNE_INTERVAL_S = 3600.0
+METRICS_REFRESH_S = 5.0
 _RESTART_KEYS = (
     "state_dir",
     "admin_socket",
@@ -48,6 +51,27 @@ _RESTART_KEYS = (
     "admin_token_file",
     "metrics_listen",
 )
+
+
+def status_line(snapshots: Mapping[str, QueueMetrics | None]) -> str:
+    """The ``STATUS=`` text: tenants served and users in progress, pending and done.
+
+    Summed over the tenants from the metrics cache (``systemctl status`` shows it);
+    before the first refresh only the number of tenants is known.
+    """
+    head = f"serving {len(snapshots)} tenant(s)"
+    known = [s for s in snapshots.values() if s is not None]
+    if not known:
+        return head
+
+    def total(state: MigrationState) -> int:
+        return sum(s.users_by_state.get(state, 0) for s in known)
+
+    return (
+        f"{head}: {total(MigrationState.IN_PROGRESS)} in progress, "
+        f"{total(MigrationState.PENDING)} pending, {total(MigrationState.SUCCEEDED)} succeeded, "
+        f"{total(MigrationState.FAILED)} failed"
+    )
 
 
 def run_main(argv: Sequence[str]) -> int:
@@ -139,13 +163,13 @@ class Daemon:
             )
             await metrics_server.start()
             tasks = [
-                asyncio.create_task(metrics.run_refresher(), name="metrics-refresh"),
+                asyncio.create_task(self._refresh_forever(metrics), name="metrics-refresh"),
                 asyncio.create_task(self._prune_forever(store), name="retention-prune"),
                 asyncio.create_task(run_watchdog(self.notifier, self.healthy), name="watchdog"),
             ]
             self._install_signals()
             self._ready = True
-            self.notifier.ready(f"serving {len(config.tenants)} tenant(s)")
+            self.notifier.ready(status_line(metrics.snapshots()))
             log.info("mmsd ready", extra={"tenant": ",".join(config.tenants)})
             await self._serve(engine, metrics)
             self._ready = False
@@ -196,13 +220,24 @@ class Daemon:
         metrics.set_tenants(new.tenants)
         self.config = new
         log.info("configuration reloaded")
-        self.notifier.ready(f"serving {len(new.tenants)} tenant(s)")
+        self.notifier.ready(status_line(metrics.snapshots()))
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self._reload.set)
+
+    async def _refresh_forever(self, metrics: Metrics) -> None:
+        """Refresh the metrics cache every few seconds and show it in ``STATUS=``."""
+        while True:
+            try:
+                await metrics.refresh()
+            except Exception:
+                log.exception("metrics refresh failed")
+            if self._ready:
+                self.notifier.status(status_line(metrics.snapshots()))
+            await asyncio.sleep(METRICS_REFRESH_S)
 
     async def _prune_forever(self, store: Store) -> None:
         while True:

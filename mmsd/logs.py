@@ -39,7 +39,13 @@ EMAIL_MARK = "[email]"
 TOKEN_MARK = "[redacted]"
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-']+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
-_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]+")
+_TOKEN_CHARS = r"[A-Za-z0-9._~+/=\-]"
+# A credential after "Bearer"/"Basic" looks like one: 16 characters or more, or shorter
+# with a digit or punctuation in it ("abc.def"), so prose ("bearer token required") stays.
+_BEARER = re.compile(
+    rf"(?i)\b(bearer|basic)\s+(?={_TOKEN_CHARS}{{16}}|{_TOKEN_CHARS}*[0-9._~+/=\-])"
+    rf"{_TOKEN_CHARS}+"
+)
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*")
 _SECRET_PAIR = re.compile(
     r"(?i)\b(client_secret|secret|password|passwd|access_token|refresh_token|id_token|"

@@ -2,7 +2,9 @@
 
 Kept true by ``tests/admin/test_admin_openapi.py``, which calls every
 operation listed here against the running API and validates each answer
-against the schema given for its status.
+against the schema given for its status, and by ``tests/admin/test_admin_hostile.py``,
+which does the same for every refusal. Answers to requests that match no operation
+(404 ``notFound``, 405 ``methodNotAllowed``) are listed under ``x-unmatchedRequests``.
 """
 
 from __future__ import annotations
@@ -241,8 +243,10 @@ _E400 = _error("malformed JSON, wrong types, bad enum values, unknown fields, ba
 _E401 = _error("missing or bad bearer token (TCP listener only)")
 _E404T = _error("unknown tenant")
 _E404U = _error("unknown tenant, or no such user")
+_E400Q = _error("an unknown or repeated query parameter")
 _E413 = _error("body over 64 KiB")
 _E415 = _error("body not JSON")
+_E503 = _error("mmsd is draining (shutting down) or Graph cannot be reached right now")
 
 
 def _body(name: str, required: bool = True) -> Schema:
@@ -277,11 +281,13 @@ def openapi_document() -> dict[str, Any]:
                 {"200": {"description": "OK", "content": {"application/json": {}}}},
             )
         },
-        "/v1/tenants": {"get": _op("The configured tenants", {"200": _ok("TenantList")})},
+        "/v1/tenants": {
+            "get": _op("The configured tenants", {"200": _ok("TenantList"), "400": _E400Q})
+        },
         base + "/migrations/summary": {
             "get": _op(
                 "Get-CsMeetingMigrationStatus -SummaryOnly",
-                {"200": _ok("Summary"), "404": _E404T},
+                {"200": _ok("Summary"), "400": _E400Q, "404": _E404T},
                 parameters=[_TENANT],
             )
         },
@@ -305,6 +311,7 @@ def openapi_document() -> dict[str, Any]:
                     "404": _E404U,
                     "413": _E413,
                     "415": _E415,
+                    "503": _E503,
                 },
                 parameters=[_TENANT],
                 requestBody=_body("MigrationRequest"),
@@ -326,6 +333,7 @@ def openapi_document() -> dict[str, Any]:
                     "404": _E404U,
                     "413": _E413,
                     "415": _E415,
+                    "503": _E503,
                 },
                 parameters=[_TENANT, _IDENTITY],
             )
@@ -333,7 +341,7 @@ def openapi_document() -> dict[str, Any]:
         base + "/configuration": {
             "get": _op(
                 "Get-CsTenantMigrationConfiguration",
-                {"200": _ok("Configuration"), "404": _E404T},
+                {"200": _ok("Configuration"), "400": _E400Q, "404": _E404T, "503": _E503},
                 parameters=[_TENANT],
             ),
             "patch": _op(
@@ -344,6 +352,7 @@ def openapi_document() -> dict[str, Any]:
                     "404": _E404T,
                     "413": _E413,
                     "415": _E415,
+                    "503": _E503,
                 },
                 parameters=[_TENANT],
                 requestBody=_body("ConfigurationPatch"),
@@ -352,7 +361,7 @@ def openapi_document() -> dict[str, Any]:
         base + "/dialInConferencingSettings": {
             "get": _op(
                 "Get-CsOnlineDialInConferencingTenantSettings",
-                {"200": _ok("DialInSettings"), "404": _E404T},
+                {"200": _ok("DialInSettings"), "400": _E400Q, "404": _E404T, "503": _E503},
                 parameters=[_TENANT],
             ),
             "patch": _op(
@@ -363,6 +372,7 @@ def openapi_document() -> dict[str, Any]:
                     "404": _E404T,
                     "413": _E413,
                     "415": _E415,
+                    "503": _E503,
                 },
                 parameters=[_TENANT],
                 requestBody=_body("DialInSettingsPatch"),
@@ -377,6 +387,7 @@ def openapi_document() -> dict[str, Any]:
                     "404": _E404T,
                     "413": _E413,
                     "415": _E415,
+                    "503": _E503,
                 },
                 parameters=[_TENANT],
                 requestBody=_body("TriggerRequest"),
@@ -400,8 +411,20 @@ def openapi_document() -> dict[str, Any]:
             "description": "The Meeting Migration Service's admin API (SPEC section 5).",
         },
         "paths": paths,
+        "x-unmatchedRequests": {
+            "description": "Answers to a request no operation above matches",
+            "404": {"$ref": "#/components/responses/NotFound"},
+            "405": {"$ref": "#/components/responses/MethodNotAllowed"},
+        },
         "components": {
             "schemas": copy.deepcopy(SCHEMAS),
+            "responses": {
+                "NotFound": _error("no such route (error code notFound)"),
+                "MethodNotAllowed": _error(
+                    "the path exists but not with this method (error code methodNotAllowed; "
+                    "the Allow header lists the methods)"
+                ),
+            },
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

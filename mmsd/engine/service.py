@@ -13,10 +13,13 @@ engine owns the Graph clients it built (closed at shutdown); clients passed in
 ``clients=`` stay the caller's. Licence polling runs as one tracked task per
 tenant unless ``poll_licences=False``.
 
-``reload(config)`` (SIGHUP) applies new timing settings (coalescing window,
-retry delays, delta interval) and starts tenants added to the configuration;
-``max_user_actors`` and a tenant's credentials or limits take effect at the
-next restart, and tenants removed from the configuration stop taking triggers.
+``reload(config)`` (SIGHUP) applies, without losing work in flight: new timing
+settings (coalescing window, retry delays, delta interval); a new
+``max_user_actors`` (each tenant's user-actor cap changes in place: running
+migrations finish, and the next wake-up claims up to the new cap); a tenant's new
+limits or credentials (a new Graph client for what starts from then on, see
+:meth:`Engine._replace_client`); tenants added to the configuration start, and
+tenants removed from it stop taking triggers.
 """
 
 from __future__ import annotations
@@ -175,14 +178,18 @@ class Engine:
 
     async def reload(self, config: Config) -> None:
         """Apply a new configuration without losing work (see the module docstring)."""
+        cap = self.settings.max_user_actors  # kept unless the file changed it (tests override)
+        if config.max_user_actors != self.config.max_user_actors:
+            cap = config.max_user_actors
+            log.info("max_user_actors changed to %d: applied to every tenant", cap)
         self.settings = replace(
             EngineSettings.from_config(config),
-            max_user_actors=self.settings.max_user_actors,
+            max_user_actors=cap,
             tick_seconds=self.settings.tick_seconds,
             patch_batch_size=self.settings.patch_batch_size,
         )
         for runtime in self._runtimes.values():
-            runtime.settings = self.settings
+            runtime.apply_settings(self.settings)
         for poller in self._pollers.values():
             poller.interval = self.settings.delta_poll_seconds
         for name, tenant in config.tenants.items():
@@ -195,6 +202,8 @@ class Engine:
                 del self._runtimes[name]
                 self._tenant_group.stop(name)
         self.config = config
+        for name in self._runtimes:
+            await self._tell(name, Wake())  # a higher cap claims more users now
 
     @staticmethod
     def _graph_changed(old: TenantConfig | None, new: TenantConfig) -> bool:

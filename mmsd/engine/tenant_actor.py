@@ -11,6 +11,8 @@ One per configured tenant. Its state is only timers; the truth lives in the stor
   and start a :class:`~mmsd.engine.user_actor.UserActor` for each. The actor
   is woken exactly at every ``not_before`` it learns of (a coalescing window's
   end, a retry, a quota wait) and at least every ``tick_seconds``.
+* ``max_user_actors`` is the user group's cap; a reload changes it in place
+  (:meth:`TenantRuntime.apply_settings`).
 * a user actor's exit frees a slot (:class:`ChildDone`, through the group's
   ``on_exit``, never blocking the child); a user actor that failed past its
   restart budget fails its migration rather than leaving it ``InProgress``.
@@ -27,7 +29,7 @@ import asyncio
 import heapq
 import logging
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from mmsd.actors import (
@@ -103,6 +105,19 @@ class TenantRuntime:
     observer: EngineObserver
     undecided_backlog: bool = False  # a trigger could not be handed over: re-read the store
     user_policy: SupervisionPolicy = field(default_factory=SupervisionPolicy)
+    users: ActorGroup[str, UserMessage] | None = None  # set by the tenant actor's on_start
+
+    def apply_settings(self, settings: EngineSettings) -> None:
+        """New settings from a reload, ``max_user_actors`` included, for every actor.
+
+        The user group's cap changes in place: a higher cap lets the next wake-up claim
+        more users; a lower one lets running migrations finish and starts no new one
+        until fewer than the cap are live. Nothing running is stopped or lost.
+        """
+        self.settings = settings
+        group = self.users
+        if group is not None and group.cap != settings.max_user_actors:
+            group.settings = replace(group.settings, cap=settings.max_user_actors)
 
     def runner(self, should_stop: Callable[[], bool] | None = None) -> MigrationRunner:
         """A migration runner for this tenant (``should_stop``: the shutdown checkpoint)."""
@@ -141,6 +156,7 @@ class TenantActor(Actor[TenantMessage]):
             policy=rt.user_policy,
             on_exit=lambda exit_: self._child_exit(ref, exit_),
         )
+        rt.users = self.users
         recovery = await rt.store.recovery(rt.name)
         for record in recovery.in_progress:
             if record.user_id not in self.users:

@@ -86,3 +86,50 @@ def errors(schema: dict[str, Any], value: Any, root: dict[str, Any], at: str = "
         if "minimum" in schema and value < schema["minimum"]:
             out.append(f"{at}: {value} < {schema['minimum']}")
     return out
+
+
+def _template_matches(template: str, path: str) -> bool:
+    pattern = re.sub(r"\\\{[A-Za-z]+\\\}", "[^/]+", re.escape(template))
+    return re.fullmatch(pattern, path) is not None
+
+
+def response_errors(
+    doc: dict[str, Any], method: str, path: str, status: int, body: Any
+) -> list[str]:
+    """Every way an answer (``status``, JSON ``body``) to ``method path`` breaks ``doc``.
+
+    The operation is found by matching ``path`` (no query string) against the path
+    templates; a request that matches no operation is checked against the document's
+    ``x-unmatchedRequests`` (404 for an unknown path, 405 for a known path and another
+    method).
+    """
+    templates = [t for t in doc["paths"] if _template_matches(t, path)]
+    operation = next(
+        (doc["paths"][t][method.lower()] for t in templates if method.lower() in doc["paths"][t]),
+        None,
+    )
+    if operation is not None:
+        documented = operation["responses"]
+        where = f"{method} {templates[0]}"
+    else:
+        documented = doc["x-unmatchedRequests"]
+        where = f"{method} {path} (no operation)"
+        wanted = 405 if templates else 404
+        if status != wanted:
+            return [f"{where}: answered {status}, the document says {wanted}"]
+    response = documented.get(str(status))
+    if response is None:
+        return [f"{where}: status {status} is not documented ({sorted(documented)})"]
+    if "$ref" in response:
+        response = _resolve(doc, response["$ref"])
+    schema = response.get("content", {}).get("application/json", {}).get("schema")
+    if schema is None:
+        return []
+    return errors(schema, body, doc, f"{where} {status}")
+
+
+def _resolve(root: dict[str, Any], ref: str) -> Any:
+    target: Any = root
+    for part in ref.removeprefix("#/").split("/"):
+        target = target[part]
+    return target

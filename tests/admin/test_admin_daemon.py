@@ -3,9 +3,11 @@
 The Graph simulator runs in the test's loop; the daemon is a subprocess that
 reaches it with azure-identity over the simulator's loopback authority, and
 announces itself on a notify socket (``READY=1``) as under systemd. Also the
-auth rules of SPEC section 5 against the process: the socket's mode and group,
-401 without the right token, and a TCP listener without a good token file
-refused at start (the daemon exits non-zero and says why).
+auth rules of SPEC section 5 against the process: the socket's mode and group
+(the default group ``mmsd`` too, when the tests run as root), 401 without the right
+token, and a TCP listener without a good token file refused at start (the daemon
+exits non-zero and says why). ``GET /v1/openapi.json`` is read from the process
+and the answers it gives are validated against it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import shutil
 import socket
 import stat
+import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -26,8 +29,10 @@ from typing import Any
 import aiohttp
 import pytest
 from admin_testkit import TOKEN, eventually
+from schema_check import response_errors
 
 from mmsd.admin.ctl import main as mmsctl
+from mmsd.admin.openapi import openapi_document
 from mmsd.sim.server import SimConfig, Simulator
 
 DEADLINE_S = 30.0
@@ -55,7 +60,10 @@ async def sim() -> AsyncIterator[Simulator]:
 
 
 class DaemonProcess:
-    """One ``mmsd run --config`` subprocess with a notify socket, its logs in files."""
+    """One ``mmsd run --config`` subprocess with a notify socket, its logs in files.
+
+    ``keys`` override the configuration; a key given as None is left out (its default).
+    """
 
     def __init__(self, work: Path, sim: Simulator, **keys: Any) -> None:
         self.work = work
@@ -72,6 +80,7 @@ class DaemonProcess:
             "stop_timeout_seconds": 5.0,
         }
         values.update(keys)
+        values = {key: value for key, value in values.items() if value is not None}
         lines = [f"{key} = {json.dumps(value)}" for key, value in values.items()]
         lines += [
             f"[tenants.{TENANT}]",
@@ -368,5 +377,64 @@ async def test_tcp_with_a_bad_token_file_is_refused_at_start(
         assert "admin_listen refused" in refusal and says in refusal, process.output()
         assert process.stdout.read_text() == ""  # no engine, no Graph call, no log line
         assert not process.socket.exists()  # nothing was left listening
+    finally:
+        await process.stop()
+
+
+async def test_openapi_document_served_by_the_daemon_describes_its_answers(
+    daemon: DaemonProcess, token_file: Path
+) -> None:
+    doc: dict[str, Any] = {}
+    async with aiohttp.ClientSession(
+        connector=aiohttp.UnixConnector(path=str(daemon.socket)), base_url="http://mmsd"
+    ) as http:
+        async with http.get("/v1/openapi.json") as r:
+            assert r.status == 200 and r.content_type == "application/json"
+            doc.update(await r.json())
+        assert doc == json.loads(json.dumps(openapi_document()))
+        base = f"/v1/tenants/{TENANT}"
+        for method, path, status in [
+            ("GET", "/v1/tenants", 200),
+            ("GET", base + "/migrations/summary", 200),
+            ("GET", base + "/configuration", 200),
+            ("GET", base + "/configuration?x=1", 400),
+            ("GET", "/v1/tenants/nope/dialInConferencingSettings", 404),
+            ("GET", "/v1/nothing", 404),
+            ("DELETE", base + "/triggers", 405),
+        ]:
+            async with http.request(method, path) as r:
+                assert r.status == status, (method, path)
+                body = await r.json()
+            assert response_errors(doc, method, path.split("?")[0], status, body) == []
+    headers = {"Authorization": f"Bearer {TOKEN.decode()}"}
+    async with aiohttp.ClientSession(base_url=daemon.tcp_url()) as http:
+        async with http.get("/v1/openapi.json", headers=headers) as r:
+            assert r.status == 200 and await r.json() == doc
+        async with http.get("/v1/openapi.json") as r:
+            assert r.status == 401
+            assert response_errors(doc, "GET", "/v1/openapi.json", 401, await r.json()) == []
+
+
+def _ensure_mmsd_group() -> int:
+    """The gid of group ``mmsd``, created as a system group (as sysusers.d would) if missing."""
+    try:
+        return grp.getgrnam("mmsd").gr_gid
+    except KeyError:
+        subprocess.run(["groupadd", "--system", "mmsd"], check=True)
+        return grp.getgrnam("mmsd").gr_gid
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: chown to group mmsd (CI runs as root)")
+async def test_default_socket_group_is_mmsd(short_dir: Path, sim: Simulator) -> None:
+    gid = _ensure_mmsd_group()
+    process = DaemonProcess(short_dir, sim, admin_socket_group=None)
+    assert "admin_socket_group" not in process.config.read_text()  # the default applies
+    try:
+        await process.start()
+        await process.ready()
+        info = process.socket.stat()
+        assert stat.S_IMODE(info.st_mode) == 0o660
+        assert info.st_gid == gid
+        assert grp.getgrgid(info.st_gid).gr_name == "mmsd"
     finally:
         await process.stop()

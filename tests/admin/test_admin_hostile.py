@@ -4,7 +4,10 @@ The table runs against one daemon stack for the module: the simulator, the real
 engine, the real listeners and a seeded Store (Alice Succeeded, Bob Pending).
 The whole database is compared before and after each case (nothing is
 half-applied), and the simulator's counters too (a refused request reaches no
-mailbox and creates nothing in Graph).
+mailbox and creates nothing in Graph). Every answer — status and body — is also
+validated against the OpenAPI document (``openapi_document()``), so each refusal
+the API can give is documented. The last test drains the engine and checks the
+503 of every route that needs it (it must stay last: the stack is per module).
 """
 
 from __future__ import annotations
@@ -30,9 +33,12 @@ from admin_testkit import (
     snapshot,
     wait_until_idle,
 )
+from schema_check import response_errors
 
 from mmsd.admin import start_admin_listeners
+from mmsd.admin.openapi import openapi_document
 from mmsd.config import Config
+from mmsd.engine.service import Engine
 from mmsd.sim.server import Simulator
 from mmsd.store import Store
 
@@ -517,6 +523,24 @@ CASES: list[Case] = [
         "unknown query parameter 'fate'",
         params={"fate": "ignored"},
     ),
+    Case(
+        "config-get-param",
+        "GET",
+        B + "/configuration",
+        400,
+        "invalidRequest",
+        "unknown query parameter 'tenant'",
+        params={"tenant": "x"},
+    ),
+    Case(
+        "dialin-get-param",
+        "GET",
+        B + "/dialInConferencingSettings",
+        400,
+        "invalidRequest",
+        "unknown query parameter 'all'",
+        params={"all": "1"},
+    ),
     # routing
     Case("no-route", "GET", "/v1/nothing", 404, "notFound", "no such route"),
     Case("no-method", "DELETE", B + "/configuration", 405, "methodNotAllowed", "not allowed"),
@@ -534,6 +558,24 @@ CASES[-1] = Case(
 )
 
 
+DOC = openapi_document()
+
+
+async def test_every_case_is_documented_with_its_status() -> None:
+    """The table's statuses are the document's: each one listed for its operation."""
+    for case in CASES:
+        assert response_errors(DOC, case.method, case.path, case.status, _error_body()) == [], case
+    # and the check can fail: an undocumented status, a wrong body, a wrong unmatched status
+    assert response_errors(DOC, "GET", "/v1/tenants", 503, _error_body())
+    assert response_errors(DOC, "GET", B + "/configuration", 400, {"error": {"code": "x"}})
+    assert response_errors(DOC, "DELETE", B + "/configuration", 404, _error_body())
+    assert response_errors(DOC, "GET", "/v1/nothing", 405, _error_body())
+
+
+def _error_body() -> dict[str, Any]:
+    return {"error": {"code": "x", "message": "y"}}
+
+
 @dataclass
 class Stack:
     """The module's daemon: a client on its Unix socket, its store and its simulator."""
@@ -542,6 +584,7 @@ class Stack:
     store: Store
     db_path: Path
     sim: Simulator
+    engine: Engine
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -566,7 +609,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
                             base_url="http://localhost", connector=connector
                         ) as api:
                             await wait_until_idle(store)
-                            yield Stack(api, store, db_path, sim)
+                            yield Stack(api, store, db_path, sim, engine)
                     finally:
                         await listeners.close()
             finally:
@@ -590,6 +633,7 @@ async def test_hostile_input_is_refused_and_changes_nothing(case: Case, stack: S
     async with stack.api.request(case.method, case.path, **kwargs) as r:
         status, body = r.status, await r.json()
     assert status == case.status, body
+    assert response_errors(DOC, case.method, case.path, status, body) == []
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
     assert body["error"]["code"] == case.code
     assert case.says in body["error"]["message"]
@@ -607,7 +651,9 @@ async def test_chunked_oversized_body_is_413(stack: Stack) -> None:
     before = snapshot(stack.db_path)
     async with stack.api.post(B + "/triggers", data=chunks(), headers=JSON_CT) as r:
         assert r.status == 413
-        assert (await r.json())["error"]["code"] == "payloadTooLarge"
+        body = await r.json()
+    assert body["error"]["code"] == "payloadTooLarge"
+    assert response_errors(DOC, "POST", B + "/triggers", 413, body) == []
     assert snapshot(stack.db_path) == before
 
 
@@ -618,6 +664,7 @@ async def test_body_without_content_type_is_415(stack: Stack) -> None:
         skip_auto_headers=["Content-Type"],
     ) as r:
         assert r.status == 415
+        assert response_errors(DOC, "POST", B + "/triggers", 415, await r.json()) == []
 
 
 async def test_json_with_charset_and_vendor_types_is_accepted(stack: Stack) -> None:
@@ -628,3 +675,32 @@ async def test_json_with_charset_and_vendor_types_is_accepted(stack: Stack) -> N
             headers={"Content-Type": content_type},
         ) as r:
             assert r.status == 200, content_type
+
+
+DRAINING: list[tuple[str, str, bytes | None]] = [
+    ("POST", B + "/migrations", b'{"identity": "x"}'),
+    ("POST", f"{B}/migrations/{ALICE[0]}/preview", None),
+    ("GET", B + "/configuration", None),
+    ("PATCH", B + "/configuration", b'{"meetingMigrationEnabled": false}'),
+    ("GET", B + "/dialInConferencingSettings", None),
+    ("PATCH", B + "/dialInConferencingSettings", b'{"automaticallyReplaceAcpProvider": true}'),
+    ("POST", B + "/triggers", b'{"type": "bridgeChanged", "identity": "x"}'),
+]
+
+
+async def test_zz_a_draining_engine_answers_503_as_documented(stack: Stack) -> None:
+    """Last in the module: drains the engine, then every route that needs it says 503."""
+    await stack.engine.shutdown()
+    before = snapshot(stack.db_path)
+    graph_before = _sim_counters(stack.sim)
+    for method, path, body in DRAINING:
+        async with stack.api.request(method, path, data=body, headers=JSON_CT) as r:
+            status, answer = r.status, await r.json()
+        assert status == 503, (method, path, answer)
+        assert answer["error"]["code"] == "serviceUnavailable"
+        assert "shutting down" in answer["error"]["message"]
+        assert response_errors(DOC, method, path, status, answer) == []
+    assert snapshot(stack.db_path) == before
+    assert _sim_counters(stack.sim) == graph_before
+    async with stack.api.get(B + "/migrations/summary") as r:
+        assert r.status == 200  # reads come from the store, which stays open

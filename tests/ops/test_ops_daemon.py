@@ -1,11 +1,15 @@
 """The real daemon, started the way the unit starts it, against the Graph simulator.
 
 ``mmsd run`` gets a notify socket and ``$WATCHDOG_USEC`` as under ``Type=notify``:
-it must send ``READY=1``, watchdog pings, ``STOPPING=1`` on ``SIGTERM`` and exit 0
-within ``TimeoutStopSec`` with nothing lost; its stdout is JSON lines without e-mail
-addresses. A real Prometheus scrapes its metrics listener: every dashboard query
-returns data, and ``MmsdMigrationFailed`` fires when the simulator's on-premises
-mailbox user fails.
+it must send ``READY=1``, watchdog pings, ``STATUS=`` lines, ``STOPPING=1`` on
+``SIGTERM`` and exit 0 within ``TimeoutStopSec`` with nothing lost — ``SIGTERM`` lands
+while migrations are in progress (the simulator answers in ~80 ms, users organize
+many meetings), and after a restart the simulator's own counters show every meeting
+PATCHed at most once and the PATCHes matching the records. ``SIGHUP`` lands while
+migrations are in progress too, and a new ``max_user_actors`` shows in behaviour. Its
+stdout is JSON lines without e-mail addresses. A real Prometheus scrapes its metrics
+listener: every dashboard query returns data, and ``MmsdMigrationFailed`` fires when
+the simulator's on-premises mailbox user fails.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from ops_testkit import ALERTS, DASHBOARD, SYSTEMD, panel_queries, substitute, t
 
 DEADLINE_S = 30.0
 WATCHDOG_USEC = 400_000
+#: A simulator slow enough that migrations are seen in progress: ~80 ms per request.
+LOADED = {"meetings": 30, "latency_ms": 80}
 TIMEOUT_STOP_S = int(
     re.search(r"^TimeoutStopSec=(\d+)s$", (SYSTEMD / "mmsd.service").read_text(), re.M).group(1)  # type: ignore[union-attr]
 )
@@ -42,8 +48,13 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def sim(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """``mmsd sim`` on loopback; yields its announcement plus ``control`` (its /_sim URL)."""
+def sim(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """``mmsd sim`` on loopback; yields its announcement plus ``control`` (its /_sim URL).
+
+    Parametrize indirectly with ``{"meetings": M, "latency_ms": L}`` to change the load.
+    """
+    knobs = {"meetings": 2, "latency_ms": None, **getattr(request, "param", {})}
+    latency = [] if knobs["latency_ms"] is None else ["--latency-ms", str(knobs["latency_ms"])]
     process = subprocess.Popen(
         [
             sys.executable,
@@ -55,9 +66,10 @@ def sim(tmp_path: Path) -> Iterator[dict[str, Any]]:
             "--users",
             "6",
             "--meetings",
-            "2",
+            str(knobs["meetings"]),
             "--seed",
             "7",
+            *latency,
         ],
         stdout=subprocess.PIPE,
         stderr=(tmp_path / "sim.log").open("w"),
@@ -194,11 +206,67 @@ def admin(daemon: Daemon) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(daemon.admin_socket)))
 
 
+async def summary(daemon: Daemon) -> dict[str, int]:
+    """Users per state, from the daemon's admin API."""
+    async with admin(daemon) as api:
+        async with api.get("http://mmsd/v1/tenants/contoso/migrations/summary") as resp:
+            assert resp.status == 200, await resp.text()
+            return {s["state"]: s["userCount"] for s in (await resp.json())["value"]}
+
+
+async def records(daemon: Daemon) -> dict[str, dict[str, Any]]:
+    """Each user's latest status record, by user ID."""
+    async with admin(daemon) as api:
+        async with api.get("http://mmsd/v1/tenants/contoso/migrations") as resp:
+            return {r["userId"]: r for r in (await resp.json())["value"]}
+
+
+async def counters(sim: dict[str, Any]) -> dict[str, Any]:
+    """The simulator's ``/_sim/counters``."""
+    async with aiohttp.ClientSession() as http, http.get(f"{sim['control']}/counters") as r:
+        found: dict[str, Any] = await r.json()
+        return found
+
+
+async def start_all(daemon: Daemon, users: list[dict[str, Any]]) -> None:
+    """Start-CsExMeetingMigration for each user."""
+    async with admin(daemon) as api:
+        for user in users:
+            async with api.post(
+                "http://mmsd/v1/tenants/contoso/migrations", json={"identity": user["id"]}
+            ) as resp:
+                assert resp.status == 202, await resp.text()
+
+
+async def until(check: Any, what: str, every: float = 0.05) -> Any:
+    """Poll ``check`` until it returns something truthy (the daemon reports to no one)."""
+    async with asyncio.timeout(DEADLINE_S):
+        while True:
+            found = await check()
+            if found:
+                return found
+            await asyncio.sleep(every)
+
+
+async def all_succeeded(daemon: Daemon, users: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Wait until every user's migration finished; each must have Succeeded."""
+
+    async def done() -> dict[str, dict[str, Any]] | None:
+        latest = await records(daemon)
+        states = {u["id"]: latest.get(u["id"], {}).get("state") for u in users}
+        assert "Failed" not in states.values(), states
+        return latest if all(state == "Succeeded" for state in states.values()) else None
+
+    found: dict[str, dict[str, Any]] = await until(done, "every migration to succeed", 0.1)
+    return found
+
+
+@pytest.mark.parametrize("sim", [LOADED], indirect=True)
 async def test_ready_watchdog_and_clean_stop_under_load(
     daemon: Daemon, sim: dict[str, Any]
 ) -> None:
     daemon.start()
-    assert (await daemon.message("READY=1")).startswith("READY=1\nSTATUS=")
+    assert (await daemon.message("READY=1")).startswith("READY=1\nSTATUS=serving 1 tenant(s)")
     for _ in range(2):
         await daemon.message("WATCHDOG=1")
 
@@ -211,13 +279,18 @@ async def test_ready_watchdog_and_clean_stop_under_load(
         async with http.get(f"{daemon.metrics_url()}/readyz") as resp:
             assert resp.status == 200
         users = [u for u in await sim_users(http, sim) if u["kind"] == "ordinary"]
+    assert len(users) == 4
 
-    async with admin(daemon) as api:
-        for user in users:
-            async with api.post(
-                "http://mmsd/v1/tenants/contoso/migrations", json={"identity": user["id"]}
-            ) as resp:
-                assert resp.status == 202, await resp.text()
+    await start_all(daemon, users)
+
+    # SIGTERM lands mid-migration: users in progress and some of their meetings updated.
+    async def mid_migration() -> bool:
+        patched = sum((await counters(sim))["patchesByEvent"].values())
+        return (await summary(daemon)).get("InProgress", 0) >= 1 and patched > 0
+
+    await until(mid_migration, "migrations in progress with meetings updated")
+    at_sigterm = await summary(daemon)
+    assert at_sigterm["InProgress"] >= 1, at_sigterm
 
     assert daemon.process is not None
     loop = asyncio.get_running_loop()
@@ -234,13 +307,38 @@ async def test_ready_watchdog_and_clean_stop_under_load(
     errors = [line["message"] for line in lines if line["level"] in ("error", "critical")]
     assert errors == [], "a clean stop logged errors"
 
-    # Nothing lost: after a restart every started migration has its record.
+    # Nothing lost, nothing twice: after a restart every migration finishes, no meeting
+    # got a second PATCH, and the PATCHes the simulator applied are the meetings the
+    # records say were updated (less those found already current, which needed none).
     daemon.start()
     await daemon.message("READY=1")
+    latest = await all_succeeded(daemon, users)
+    patches = (await counters(sim))["patchesByEvent"]
+    assert patches and max(patches.values()) == 1, patches
+    already_current = 0
     async with admin(daemon) as api:
-        async with api.get("http://mmsd/v1/tenants/contoso/migrations") as resp:
-            records = (await resp.json())["value"]
-    assert {r["userId"] for r in records} >= {u["id"] for u in users}
+        for user in users:
+            async with api.get(
+                f"http://mmsd/v1/tenants/contoso/migrations/{user['id']}/history"
+            ) as resp:
+                history = (await resp.json())["value"]
+            already_current += sum(1 for h in history if h["reason"] == "alreadyCurrent")
+            assert {h["correlationId"] for h in history} == {latest[user["id"]]["correlationId"]}
+    succeeded = sum(latest[u["id"]]["succeededMeeting"] for u in users)
+    assert sum(patches.values()) == succeeded - already_current, (succeeded, already_current)
+    assert succeeded >= len(users) * 10  # the load was real
+
+    # STATUS= follows the queue (refreshed with the metrics, every 5 s).
+    async with asyncio.timeout(DEADLINE_S):
+        while True:
+            status = (await daemon.message("STATUS=")).strip()
+            assert re.fullmatch(
+                r"STATUS=serving 1 tenant\(s\): \d+ in progress, \d+ pending, "
+                r"\d+ succeeded, \d+ failed",
+                status,
+            ), status
+            if status.endswith("0 in progress, 0 pending, 4 succeeded, 0 failed"):
+                break
 
 
 async def test_prometheus_scrapes_the_daemon_and_failed_alert_fires(
@@ -322,48 +420,56 @@ async def _reload(daemon: Daemon, config: str) -> None:
     await daemon.message("READY=1")
 
 
+@pytest.mark.parametrize("sim", [LOADED], indirect=True)
 async def test_sighup_adds_and_removes_tenants_and_changes_limits_without_losing_work(
     daemon: Daemon, sim: dict[str, Any]
 ) -> None:
+    # One user actor at a time to begin with: one user InProgress, the others Pending.
+    daemon.config.write_text("max_user_actors = 1\n" + daemon.config.read_text())
     daemon.start()
     await daemon.message("READY=1")
     original = daemon.config.read_text()
     async with aiohttp.ClientSession() as http:
         users = [u for u in await sim_users(http, sim) if u["kind"] == "ordinary"]
-    async with admin(daemon) as api:
-        for user in users:  # work in flight across the reloads
-            async with api.post(
-                "http://mmsd/v1/tenants/contoso/migrations", json={"identity": user["id"]}
-            ) as resp:
-                assert resp.status == 202, await resp.text()
+    await start_all(daemon, users)  # work in flight across the reloads
+
+    async def one_running_others_waiting() -> dict[str, int] | None:
+        counts = await summary(daemon)
+        assert counts.get("InProgress", 0) <= 1, counts  # the cap holds
+        return counts if counts.get("InProgress") == 1 and counts["Pending"] >= 2 else None
+
+    at_reload = await until(one_running_others_waiting, "one migration in progress")
+    assert at_reload["InProgress"] == 1 and at_reload["Pending"] >= 2
 
     second = original.split("[tenants.contoso]")[1]
     limits = "[tenants.contoso.limits]\noutlook_concurrency = 2\n"
-    await _reload(daemon, original + limits + "[tenants.fabrikam]" + second)
+    raised = original.replace("max_user_actors = 1\n", "max_user_actors = 4\n")
+    await _reload(daemon, raised + limits + "[tenants.fabrikam]" + second)
     assert await _tenants(daemon) == ["contoso", "fabrikam"]
     messages = [line["message"] for line in daemon.lines()]
     assert "configuration reloaded" in messages
     assert "tenant limits or credentials changed: new Graph client" in messages
+    assert "max_user_actors changed to 4: applied to every tenant" in messages
 
-    await _reload(daemon, original + limits)
+    # The new cap shows in behaviour: several users in progress at once (1 was the cap).
+    async def several_running() -> bool:
+        return (await summary(daemon)).get("InProgress", 0) >= 2
+
+    await until(several_running, "more than one migration in progress after the reload")
+
+    await _reload(daemon, raised + limits)
     assert await _tenants(daemon) == ["contoso"]
     async with admin(daemon) as api, api.get("http://mmsd/v1/tenants/fabrikam/configuration") as r:
         assert r.status == 404
 
     # A broken file is refused and the running configuration kept.
-    await _reload(daemon, original + "[tenants.contoso.limits]\nbogus = 1\n")
+    await _reload(daemon, raised + "[tenants.contoso.limits]\nbogus = 1\n")
     assert await _tenants(daemon) == ["contoso"]
     assert any(
         line["level"] == "error" and "reload refused" in line["message"] for line in daemon.lines()
     )
 
     # Nothing in flight was lost: every migration posted before the reloads finishes.
-    async with asyncio.timeout(DEADLINE_S), admin(daemon) as api:
-        while True:
-            async with api.get("http://mmsd/v1/tenants/contoso/migrations") as resp:
-                records = {r["userId"]: r["state"] for r in (await resp.json())["value"]}
-            if all(records.get(u["id"]) == "Succeeded" for u in users):
-                break
-            assert "Failed" not in records.values(), records
-            await asyncio.sleep(0.1)
+    await all_succeeded(daemon, users)
+    assert max((await counters(sim))["patchesByEvent"].values()) == 1
     assert daemon.process is not None and daemon.process.poll() is None

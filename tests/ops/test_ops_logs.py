@@ -119,6 +119,18 @@ def test_redaction_leaves_identifiers_alone() -> None:
     assert redact(text) == text
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["bearer token required", "missing Basic credentials", "Bearer realm for the admin API"],
+)
+def test_redaction_leaves_prose_about_tokens_alone(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_a_long_letters_only_bearer_value_is_still_redacted() -> None:
+    assert redact("Bearer abcdefghijklmnopqrstuvwx") == "Bearer [redacted]"
+
+
 def test_messages_identifiers_and_tracebacks_are_redacted(
     logged: tuple[logging.Logger, io.StringIO],
 ) -> None:

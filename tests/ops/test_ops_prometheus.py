@@ -2,8 +2,9 @@
 and the alert rules evaluate — ``MmsdMigrationFailed`` fires once a migration fails.
 
 The listener here serves a :class:`Metrics` fed through its observer protocols (the
-engine's and the Graph client's), not a running daemon: ``mmsd/daemon.py`` does not
-exist yet. Prometheus scrapes and evaluates every 0.5 s; the test polls its HTTP API.
+engine's and the Graph client's), so every series can be driven to a known value
+quickly; ``test_ops_daemon.py`` does the same against the real ``mmsd run`` daemon.
+Prometheus scrapes and evaluates every 0.5 s; the test polls its HTTP API.
 """
 
 from __future__ import annotations
