@@ -159,6 +159,92 @@ GOLDENS = [
         conference_id="776201334",
     ),
     Golden(
+        "en_teams_meet_invite_block.txt",
+        U80,
+        U80,
+        BlockKind.TEAMS,
+        BlockFormat.MEET_INVITE_BLOCK,
+        "en-US",
+        "https://teams.microsoft.com/l/meetup-join/19%3ameeting_ZW5fbmV3ZXN0X3RleHQ%40thread.v2/0?context=%7b%22Tid%22%3a%22e1%22%7d",
+        meeting_id="371882604915226",
+        passcode="Zr8WmT2",
+        conference_id="612345789",
+    ),
+    Golden(
+        "de_teams_meet_invite_block.html",
+        '<div class="me-email-text" lang="de-DE"',
+        f"{U80}</div>\n</div>",
+        BlockKind.TEAMS,
+        BlockFormat.MEET_INVITE_BLOCK,
+        "de-DE",
+        "https://teams.microsoft.com/l/meetup-join/19%3ameeting_ZGVfbmV3ZXN0%40thread.v2/0?context=%7b%22Tid%22%3a%22858bad56-b0d7-4d5e-94d7-aa0d82eedbe2%22%2c%22Oid%22%3a%2284c9bfe0-0c6e-431e-8665-fea0c27f0789%22%7d",
+        meeting_id="318446207195533",
+        passcode="k9RsQ4",
+    ),
+    Golden(
+        "zh_teams_meet_invite_block.txt",
+        U80,
+        U80,
+        BlockKind.TEAMS,
+        BlockFormat.MEET_INVITE_BLOCK,
+        "zh-CN",
+        "https://teams.microsoft.com/l/meetup-join/19%3ameeting_emhfbmV3ZXN0%40thread.v2/0?context=%7b%22Tid%22%3a%22cc%22%7d",
+        meeting_id="265410938772104",
+        passcode="b7QpL0",
+        conference_id="448120367",
+    ),
+    Golden(
+        "en_teams_classic.txt",
+        U80,
+        U80,
+        BlockKind.TEAMS,
+        BlockFormat.CLASSIC,
+        "en-US",
+        "https://teams.microsoft.com/l/meetup-join/19%3ameeting_ZW5fY2xhc3NpY190ZXh0%40thread.v2/0?context=%7b%22Tid%22%3a%22e2%22%7d",
+        conference_id="291633251",
+    ),
+    Golden(
+        "zh_teams_classic.txt",
+        U80,
+        U80,
+        BlockKind.TEAMS,
+        BlockFormat.CLASSIC,
+        "zh-CN",
+        "https://teams.microsoft.com/l/meetup-join/19%3ameeting_emhfY2xhc3NpY190ZXh0%40thread.v2/0?context=%7b%22Tid%22%3a%22cc%22%7d",
+        conference_id="776201334",
+    ),
+    Golden(
+        "ja_teams_2023.html",
+        '<div style="width:100%"><span',
+        f"{U80}</span>\n</div>",
+        BlockKind.TEAMS,
+        BlockFormat.TEAMS_2023,
+        "ja-JP",
+        "https://teams.microsoft.com/l/meetup-join/19%3ameeting_amFfdGVhbXNfMjAyMw%40thread.v2/0?context=%7b%22Tid%22%3a%2223786ca6-7ff2-4672-87d0-5c649ee0a337%22%2c%22Oid%22%3a%22b834447b-6848-4af9-8390-d2259ce46b74%22%7d",
+        meeting_id="418903227651",
+        passcode="Jm4TqW",
+    ),
+    Golden(
+        "de_skype.html",
+        '<p class="MsoNormal" style="text-autospace:none"><span style="font-size:8.0pt; color:#404040">',
+        'line-height:115%"></span></p>',
+        BlockKind.SKYPE,
+        BlockFormat.SKYPE_HTML,
+        "de-DE",
+        "https://meet.contoso.de/erika.mustermann/QX7K2M4P",
+        conference_id="70412233",
+    ),
+    Golden(
+        "zh_skype.txt",
+        D137,
+        D137,
+        BlockKind.SKYPE,
+        BlockFormat.SKYPE_TEXT,
+        "zh-CN",
+        "https://meet.contoso.cn/li.wei/8HQ2LZ7C",
+        conference_id="38817420",
+    ),
+    Golden(
         "de_skype.txt",
         D137,
         D137,
@@ -381,3 +467,41 @@ def test_values_cannot_inject_markup_or_delimiters(ctype: str) -> None:
     found = find_block(f"x\n{block}\ny", ctype)
     assert isinstance(found, FoundBlock)
     assert found.start == 2 and found.end == 2 + len(block)
+
+
+def _inner_line_breaks(block: str, ctype: str) -> list[int]:
+    """Offsets of the line breaks strictly between the block's first and last delimiter lines."""
+    rule = U80 if U80 in block else D137
+    first, last = block.index(rule) + len(rule), block.rindex(rule)
+    out = []
+    for i in range(first, last):
+        if block[i] != "\n":
+            continue
+        if ctype == "html" and block.rfind("<", 0, i) > block.rfind(">", 0, i):
+            continue  # inside a tag
+        out.append(i)
+    return out
+
+
+@pytest.mark.parametrize("g", GOLDENS, ids=[g.file for g in GOLDENS])
+def test_a_line_added_by_hand_at_any_line_break_is_reported(g: Golden) -> None:
+    if g.language is not None and g.language.split("-")[0] not in ("en", "de", "zh"):
+        pytest.skip("blocks in languages without strings are never reported (compare.py)")
+    body, ctype, start, end = load(g)
+    block = body[start:end]
+    added = (
+        "\n<div>Please bring the Q3 figures</div>\n"
+        if ctype == "html"
+        else "\nPlease bring the Q3 figures\n"
+    )
+    new = render_block(g.kind, MeetingDetails(join_url=g.join_url), content_type=ctype)
+    breaks = _inner_line_breaks(block, ctype)
+    assert len(breaks) >= 3
+    missed = []
+    for i in breaks:
+        edited = body[:start] + block[:i] + added + block[i:] + body[end:]
+        result = replace_block(edited, ctype, new)
+        assert not isinstance(result, BlockProblem), (i, result)
+        if not result.hand_edited:
+            missed.append(block[max(0, i - 40) : i])
+    assert missed == []

@@ -60,7 +60,7 @@ async def test_users_parse(sim: Simulator, http: aiohttp.ClientSession) -> None:
 async def test_events_parse(sim: Simulator, http: aiohttp.ClientSession) -> None:
     seen_types: set[str] = set()
     window = {"startDateTime": "2029-01-01T00:00:00Z", "endDateTime": "2031-01-01T00:00:00Z"}
-    for user in sim.state.users[:8]:
+    for user in sim.state.users[:8]:  # the rest: test_event_by_id_and_instances_parse
         base = f"{sim.graph_base_url}/users/{user.id}"
         if user.mailbox != "exchangeOnline":
             continue
@@ -73,6 +73,79 @@ async def test_events_parse(sim: Simulator, http: aiohttp.ClientSession) -> None
             assert leftovers(event) == [], data["id"]
             seen_types.add(data["type"])
     assert {"singleInstance", "seriesMaster", "occurrence"} <= seen_types
+
+
+async def test_event_by_id_and_instances_parse(sim: Simulator, http: aiohttp.ClientSession) -> None:
+    window = {"startDateTime": "2029-01-01T00:00:00Z", "endDateTime": "2031-01-01T00:00:00Z"}
+    by_id = masters = instances = 0
+    for user in sim.state.users[8:]:  # the first 8: test_events_parse
+        if user.mailbox != "exchangeOnline":
+            continue
+        base = f"{sim.graph_base_url}/users/{user.id}"
+        for event in list(sim.state.mailbox_events(user.id).values())[:3]:
+            data = await get_json(http, f"{base}/events/{event.id}")
+            assert data["id"] == event.id
+            assert leftovers(parse(data, Event)) == [], event.id
+            by_id += 1
+            if data["type"] != "seriesMaster" or masters >= 3:
+                continue
+            masters += 1
+            url = f"{base}/events/{event.id}/instances"
+            for inst in (await get_json(http, url, **window, **{"$top": "1000"}))["value"]:
+                assert leftovers(parse(inst, Event)) == [], inst["id"]
+                instances += 1
+    assert by_id >= 20 and masters >= 1 and instances >= 1
+
+
+async def test_patch_answer_and_join_url_lookup_parse(
+    sim: Simulator, http: aiohttp.ClientSession
+) -> None:
+    organizer, att = sim.state.users[0], sim.state.users[1]
+    created = await post_event(sim, http, organizer, new_meeting([att]))
+    assert leftovers(parse(created, Event)) == []
+    url = f"{sim.graph_base_url}/users/{organizer.id}/events/{created['id']}"
+    async with http.patch(url, json={"subject": "moved ✓", "body": created["body"]}) as r:
+        assert r.status == 200
+        answer = await r.json()
+    assert answer["subject"] == "moved ✓"
+    assert leftovers(parse(answer, Event)) == []
+
+    teams = [
+        (e.organizer_id, e.data["onlineMeeting"]["joinUrl"])
+        for u in sim.state.users
+        for e in sim.state.mailbox_events(u.id).values()
+        if e.copy.value == "organizer"
+        and (e.data.get("onlineMeeting") or {}).get("joinUrl", "").startswith("https://teams.")
+    ]
+    assert teams
+    organizer_id, join_url = teams[0]
+    found = (
+        await get_json(
+            http,
+            f"{sim.graph_base_url}/users/{organizer_id}/onlineMeetings",
+            **{"$filter": f"JoinWebUrl eq '{join_url}'"},
+        )
+    )["value"]
+    assert len(found) == 1
+    meeting = parse(found[0], OnlineMeeting)
+    assert leftovers(meeting) == []
+    assert meeting.join_web_url == join_url
+
+
+async def test_ndr_message_parses(sim: Simulator, http: aiohttp.ClientSession) -> None:
+    organizer, att = sim.state.users[0], sim.state.users[1]
+    async with http.patch(f"{control_url(sim)}/limits", json={"send_recipients": 2}) as r:
+        assert r.status == 200
+    created = await post_event(sim, http, organizer, new_meeting([att]))  # 2 recipients
+    url = f"{sim.graph_base_url}/users/{organizer.id}/events/{created['id']}"
+    async with http.patch(url, json={"subject": "again"}) as r:
+        assert r.status == 200
+    msgs = (await get_json(http, f"{sim.graph_base_url}/users/{organizer.id}/messages"))["value"]
+    ndrs = [m for m in msgs if str(m.get("subject", "")).startswith("Undeliverable")]
+    assert len(ndrs) == 1
+    ndr = parse(ndrs[0], Message)
+    assert leftovers(ndr) == []
+    assert ndr.body is not None and "554 5.2.0" in (ndr.body.content or "")
 
 
 def test_leftovers_finds_unknown_keys_at_any_depth() -> None:

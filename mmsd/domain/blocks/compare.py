@@ -31,7 +31,13 @@ from mmsd.domain.blocks.text import (
     without_urls,
 )
 
-_PHONE = re.compile(r"\+?\(?\d[\d ().\-\u00a0]{5,}\d")
+_PHONE_LINE = re.compile(
+    r"(?:[^\W\d_]{1,12} ){0,2}"  # a short place before the number ("US 8773614628")
+    r"\+?\(?\d[\d ().\-]{5,}\d(?:,,\d+#?)?"  # the number, maybe with ",,<conference ID>#"
+    r"(?: [^\d|:]{1,60})?"  # a place and toll marker after it ("United States, Los Angeles (Toll)")
+)
+_VALUE = re.compile(r"(?:\d[\d ]*\d|\d)#?|[^\s|]+")
+_VALUE_THEN = re.compile(r"(?:(?:\d[\d ]*\d|\d)#?|[^\s|]+) (\S.*)")
 _ONLY_PUNCT = re.compile(r"^[\W_]*$")
 _TRUNCATED_MARKER = re.compile(r"^\[!(?:OC\(\[\d*\]\)!\])?$", re.I)
 _FULLWIDTH = str.maketrans({"：": ":", "？": "?", "（": "(", "）": ")", "\u00a0": " "})
@@ -70,6 +76,8 @@ def looks_hand_edited(block: str, content_type: ContentType, language: str | Non
     i = 0
     while i < len(lines):
         step = _known_run(lines, i)
+        if step == 0 and i > 0 and _known(f"{lines[i - 1]} {lines[i]}"):
+            step = 1  # the tail of a wrapped line whose head is known by itself ("ID:" / "1 2#")
         if step == 0:
             return True
         i += step
@@ -77,13 +85,20 @@ def looks_hand_edited(block: str, content_type: ContentType, language: str | Non
 
 
 def _known_run(lines: list[str], i: int) -> int:
-    """How many lines from ``i`` on form one template line (a wrapped text line: up to 3); 0: none."""
+    """How many lines from ``i`` on form one template line; 0: none.
+
+    A line known by itself is taken alone. Only an unknown line is joined with
+    the next one or two (a text line wrapped by a mail client), and the joined
+    line must then be known as a whole, so that a line added by hand next to a
+    known one is never swallowed by it.
+    """
+    if _known(lines[i]):
+        return 1
     joined = lines[i]
-    for k in range(3):
-        if k:
-            if i + k >= len(lines):
-                break
-            joined = f"{joined} {lines[i + k]}"
+    for k in (1, 2):
+        if i + k >= len(lines):
+            break
+        joined = f"{joined} {lines[i + k]}"
         if _known(joined):
             return k + 1
     return 0
@@ -97,20 +112,45 @@ def _folded(line: str) -> str:
 
 @lru_cache(maxsize=4096)
 def _known(line: str) -> bool:
+    """Whether one (folded) visible line, as a whole, is one a template writes."""
     if not line or _ONLY_PUNCT.match(line) or _TRUNCATED_MARKER.match(line):
         return True
-    if _known_piece(line):
+    if _known_piece(line) or _label_line(line) or _phone_line(line):
         return True
     pieces = [p.strip() for p in line.split("|")]
-    if len(pieces) > 1 and all(not p or _known_piece(p) for p in pieces):
-        return True
-    return _PHONE.search(line) is not None
+    return len(pieces) > 1 and all(not p or _known_piece(p) for p in pieces)
 
 
 def _known_piece(piece: str) -> bool:
+    """A template line, or one behind a single glyph (the Wingdings arrow of Skype's join link)."""
     if piece in strings.TEMPLATE_LINES:
         return True
     head, _, rest = piece.partition(" ")
-    if len(head) == 1 and rest in strings.TEMPLATE_LINES:
-        return True  # the Wingdings arrow glyph before "Join Skype Meeting"
-    return any(piece.startswith(label) for label in strings.LABELS)
+    return len(head) == 1 and rest in strings.TEMPLATE_LINES
+
+
+def _label_line(line: str) -> bool:
+    """``Label: value`` (one value: an ID, a passcode), possibly followed by further pairs.
+
+    ``For organizers:`` and ``Join:`` take a ``|``-list of template lines (their
+    links) or nothing instead of a value.
+    """
+    for label in strings.LABELS:
+        if not line.startswith(label):
+            continue
+        rest = line[len(label) :].strip()
+        if not rest or _VALUE.fullmatch(rest):
+            return True
+        pieces = [p.strip() for p in rest.split("|")]
+        if all(not p or _known_piece(p) for p in pieces):
+            return True
+        m = _VALUE_THEN.match(rest)
+        if m is not None and _label_line(m.group(1)):
+            return True
+    return False
+
+
+def _phone_line(line: str) -> bool:
+    """A dial-in number line as a whole: an optional short place, the number, an optional place."""
+    m = _PHONE_LINE.fullmatch(line)
+    return m is not None

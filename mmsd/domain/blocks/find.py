@@ -47,6 +47,7 @@ from mmsd.domain.blocks.text import (
     html_visible_lines,
     text_links,
     text_visible_lines,
+    without_urls,
 )
 
 _EVIDENCE: dict[BlockKind, re.Pattern[str]] = {
@@ -74,11 +75,13 @@ _LANG_ATTR = re.compile(r"""\blang\s*=\s*["']?([A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8}
 _LANG_PARAM = re.compile(r"[?&](?:amp;)?(?:language|omkt|localeCode)=([A-Za-z]{2,3}-[A-Za-z]{2,4})")
 _OC_MARKER = re.compile(r"\[!OC\(\[(\d{3,5})\]\)!\]")
 _CLID = re.compile(r"[?&](?:amp;)?clid=(\d{3,5})")
-_ID_VALUE = re.compile(r"ID[ \u00a0]*:[ \u00a0]*(\d[\d \u00a0]*\d|\d)[ \u00a0]*(#?)")
+_ID_VALUE = re.compile(r"ID\s*:\s*(\d[\d \u00a0]*\d|\d)[ \u00a0]*(#?)")
 _PASSCODE = re.compile(
-    r"(?:Passcode|Kenncode|密码|Code secret|Contraseña|Senha|Codice passcode)[ \u00a0]*:[ \u00a0]*(\S+)",
+    r"(?:Passcode|Kenncode|密码|密碼|パスコード|Code secret|Código de acceso|Contraseña|Senha"
+    r"|Codice passcode)\s*:\s*(\S+)",
     re.I,
 )
+_NEWEST_HELP_LINK = re.compile(r"aka\.ms/JoinTeamsMeeting\?omkt=", re.I)
 _SPACE_CHARS = " \t\r\n\f\v\u00a0"
 _NBSP_ENTITIES = ("&nbsp;", "&#160;", "&#xa0;", "&#xA0;")
 _HTML_TEXT_NON_LINE = frozenset(
@@ -392,10 +395,13 @@ def _describe(body: str, ctype: ContentType, span: _Span) -> FoundBlock:
         join_url = meetup[0] if meetup else (join_urls[0] if join_urls else None)
     elif join_urls:
         join_url = join_urls[0]
-    meeting_id, conference_id = _ids(span.kind, lines)
-    passcode = _passcode(lines)
-    language = _language(span.kind, ctype, segment, lines)
-    fmt = _format(span.kind, ctype, segment, lines, meeting_id)
+    # A text line wrapped by a mail client may split a label from its value:
+    # IDs and passcodes are read from the lines joined (HTML lines never wrap).
+    joined = ("\n" if ctype is ContentType.HTML else " ").join(lines).replace("：", ":")
+    meeting_id, conference_id = _ids(span.kind, joined)
+    passcode = _passcode(joined)
+    language = _language(span.kind, ctype, segment, lines, links)
+    fmt = _format(span.kind, ctype, segment, lines, links, meeting_id)
     return FoundBlock(
         kind=span.kind,
         format=fmt,
@@ -426,10 +432,10 @@ def _join_urls(kind: BlockKind, links: list[str]) -> list[str]:
     return out
 
 
-def _ids(kind: BlockKind, lines: list[str]) -> tuple[str | None, str | None]:
+def _ids(kind: BlockKind, joined: str) -> tuple[str | None, str | None]:
     meeting_id: str | None = None
     conference_id: str | None = None
-    for m in _ID_VALUE.finditer("\n".join(lines).replace("：", ":")):
+    for m in _ID_VALUE.finditer(joined):
         digits = re.sub(r"\D", "", m.group(1))
         if kind is BlockKind.SKYPE or m.group(2) == "#":
             conference_id = conference_id or digits
@@ -438,24 +444,31 @@ def _ids(kind: BlockKind, lines: list[str]) -> tuple[str | None, str | None]:
     return meeting_id, conference_id
 
 
-def _passcode(lines: list[str]) -> str | None:
-    m = _PASSCODE.search("\n".join(lines).replace("：", ":"))
+def _passcode(joined: str) -> str | None:
+    m = _PASSCODE.search(joined)
     return m.group(1) if m else None
 
 
-def _language(kind: BlockKind, ctype: ContentType, segment: str, lines: list[str]) -> str | None:
+def _language(
+    kind: BlockKind, ctype: ContentType, segment: str, lines: list[str], links: list[str]
+) -> str | None:
+    """The block's language: a stated one (marker, ``lang``, a link's ``language=``), else a vote.
+
+    Links are read Safe-Links-unwrapped (the wrapped URL percent-encodes
+    ``language=``), and lines are compared without their ``<url>`` parts.
+    """
     if kind is BlockKind.SKYPE:
-        m = _OC_MARKER.search(segment) or _CLID.search(segment)
+        m = _OC_MARKER.search(segment) or _first(_CLID, [segment, *links])
         if m:
             return LCID_TAGS.get(int(m.group(1)))
     else:
         m = _LANG_ATTR.search(segment) if ctype is ContentType.HTML else None
-        m = m or _LANG_PARAM.search(segment)
+        m = m or _first(_LANG_PARAM, [segment, *links])
         if m:
             return m.group(1)
     votes: dict[str, int] = {}
     for line in lines:
-        for part in strings.fold(line).split("|"):
+        for part in strings.fold(without_urls(line)).split("|"):
             lang = strings.TEMPLATE_LINES.get(part.strip())
             if lang is not None:
                 votes[lang] = votes.get(lang, 0) + 1
@@ -469,14 +482,31 @@ def _language(kind: BlockKind, ctype: ContentType, segment: str, lines: list[str
     return table[pick].tag
 
 
+def _first(pattern: re.Pattern[str], texts: list[str]) -> re.Match[str] | None:
+    """The first match of ``pattern`` in the first text that has one."""
+    for text in texts:
+        m = pattern.search(text)
+        if m is not None:
+            return m
+    return None
+
+
 def _format(
-    kind: BlockKind, ctype: ContentType, segment: str, lines: list[str], meeting_id: str | None
+    kind: BlockKind,
+    ctype: ContentType,
+    segment: str,
+    lines: list[str],
+    links: list[str],
+    meeting_id: str | None,
 ) -> BlockFormat:
     if kind is BlockKind.SKYPE:
         return BlockFormat.SKYPE_HTML if ctype is ContentType.HTML else BlockFormat.SKYPE_TEXT
     if "meet_invite_block" in segment:
         return BlockFormat.MEET_INVITE_BLOCK
     if ctype is ContentType.TEXT:
+        # The newest layout's "Need help?" link names the market (any language).
+        if any(_NEWEST_HELP_LINK.search(link) for link in links):
+            return BlockFormat.MEET_INVITE_BLOCK
         newest = {strings.fold(s.join_now) for s in strings.TEAMS.values()} | {
             strings.fold(s.for_organizers) for s in strings.TEAMS.values()
         }

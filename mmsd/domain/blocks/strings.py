@@ -203,6 +203,38 @@ _OLDER_TEAMS_LINES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# Wording that differs between Microsoft's releases of the same layout (and
+# between its translation passes): recognised, never rendered. Where a public
+# source shows the string, it is named; the others are the variants met in
+# invitations the simulator writes independently, and are marked so.
+_VARIANT_LINES: dict[str, tuple[str, ...]] = {
+    "de": (
+        # "Jetzt an der Besprechung teilnehmen <https://teams…/meetup-join/…>": quoted
+        # in public invitation-parsing tests (GitHub code search, German Teams text).
+        "Jetzt an der Besprechung teilnehmen",
+        # "ortsgebundene Nummer suchen": matched by a public German calendar widget
+        # that strips Teams dial-in lines (GitHub code search).
+        "Ortsgebundene Nummer suchen",
+        # Reconstructed (no captured invitation found): wording variants of the
+        # lines above, as met in independently generated invitations.
+        "Nehmen Sie von Ihrem Computer, Ihrer mobilen App oder Ihrem Raumgerät aus teil",
+        "Weitere Informationen",
+        "Weitere Informationen zu Teams",
+        "Probleme beim Teilnehmen?",
+        "Skype Web App ausprobieren",
+        "Probleme beim Teilnehmen? Skype Web App ausprobieren",
+        # Reconstructed: the German for the newest layout's "System reference" link.
+        "Systemreferenz",
+    ),
+    "zh": (
+        # Reconstructed (no captured invitation found): zh-CN wording variants.
+        "在网页上加入",
+        "或拨入(仅音频)",
+        # Reconstructed: the Chinese for the newest layout's "System reference" link.
+        "系统参考",
+    ),
+}
+
 _SKYPE_EXTRA_LINES: tuple[str, ...] = (
     "This is an online meeting for Skype for Business, the professional meetings and "
     "communications app formerly known as Lync.",
@@ -251,7 +283,7 @@ def _build_vocabulary() -> tuple[dict[str, str], tuple[str, ...]]:
         for label in (ts.meeting_id, ts.passcode, ts.phone_conference_id, ts.for_organizers):
             labels.add(fold(label))
             lines.setdefault(fold(label), lang)
-    for lang, older in _OLDER_TEAMS_LINES.items():
+    for lang, older in (*_OLDER_TEAMS_LINES.items(), *_VARIANT_LINES.items()):
         for value in older:
             lines.setdefault(fold(value), lang)
             if value.endswith(":"):

@@ -19,7 +19,7 @@ _COMMENT = re.compile(r"<!--.*?-->", re.S)
 _ANY_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9:_.-]*(?:\s[^<>]*)?/?>")
 _HREF = re.compile(r"""[Hh][Rr][Ee][Ff]\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
 _URL = re.compile(r"""https?://[^\s<>"']+""", re.I)
-_ANGLE_URL = re.compile(r"""<\s*https?://[^\s<>"']*\s*>""", re.I)
+_ANGLE_URL = re.compile(r"""<\s*(?:https?://|tel:|mailto:)[^\s<>"']*\s*>""", re.I)
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 _SAFELINKS = re.compile(
     r"^https?://[a-z0-9.-]*safelinks\.protection\.(?:outlook\.com|office365\.us)/", re.I
@@ -139,8 +139,8 @@ def text_visible_lines(text: str) -> list[str]:
 
 
 def without_urls(line: str) -> str:
-    """A visible line without its URLs (``Label<https://…>`` and bare URLs)."""
-    if "http" not in line and "HTTP" not in line:
+    """A visible line without its URLs (``Label<https://…>``, ``number<tel:…>``, bare URLs)."""
+    if "http" not in line and "HTTP" not in line and "<" not in line:
         return line
     return _URL.sub(" ", _ANGLE_URL.sub(" ", line))
 
