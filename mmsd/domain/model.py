@@ -156,6 +156,7 @@ class SkipReason(enum.StrEnum):
     TOO_MANY_ATTENDEES = "tooManyAttendees"
     SOURCE_TYPE_FILTERED = "sourceTypeFiltered"
     NOT_ORGANIZER = "notOrganizer"
+    MEETING_GONE = "meetingGone"  # failed earlier, no longer among the future meetings
 
 
 class MeetingOutcome(enum.StrEnum):

@@ -47,6 +47,7 @@ EVENT_FIELDS: tuple[str, ...] = (
     "onlineMeetingProvider",
     "body",
     "seriesMasterId",
+    "changeKey",
 )
 """The ``$select`` of every event read: only what the migration needs."""
 

@@ -12,12 +12,20 @@ Exactly once, per meeting:
    back first: the event carries the new block (recognised by the digest
    stored with the intent) -> ``mark_patched``; else ``clear_intent`` and the
    meeting is done again like any other.
-2. ``record_intent`` commits before the PATCH leaves; the store refuses an
-   intent for a meeting whose PATCH is confirmed, so it is never sent twice.
-3. A 2xx -> ``mark_patched``. ``OutcomeUnknown`` -> ``mark_unknown``, read back,
+2. ``record_intents`` commits every intent of a PATCH batch (one transaction)
+   before the batch leaves; the store refuses an intent for a meeting whose
+   PATCH is confirmed, so it is never sent twice.
+3. A 2xx -> ``mark_patched_many`` (one transaction for the batch's successes). ``OutcomeUnknown`` -> ``mark_unknown``, read back,
    then as in 1. A 412 (the organizer edited the event) -> ``clear_intent``,
    re-read, redo the replacement on the new body (the edit outside the block
    survives), a new intent, PATCH with the new ETag.
+
+If-Match is not relied on alone (Graph does not document it for events): right
+before each PATCH batch the chunk's ``changeKey`` values are read again in one
+``$batch`` (a listing page of ``id`` and ``changeKey``, exceptions by ID); an event that changed since it was read is redone on its new body,
+as after a 412. After Skype for Business -> Teams, each such meeting's record
+(``reason``: :data:`JOIN_BUTTON_NOTE`) and the Succeeded status record's
+``lastMessage`` note that Outlook's Join button keeps the old link.
 
 The hot path (about 1 ms of daemon CPU per PATCHed meeting): Graph reads go in
 ``$batch`` requests of up to 20 wherever there are several — the ``/instances``
@@ -31,6 +39,8 @@ first attendee update leaves as soon as the first chunk is planned.
 
 PATCHes of one mailbox go out in ``$batch`` requests of up to 20 (the client
 paces the items per mailbox); every intent of a batch commits before it leaves.
+The store is written once per chunk, not once per meeting: the chunk's skips,
+its intents and its confirmations each go in one transaction.
 Before a PATCH, its recipients are reserved in the organizer's daily sending
 quota; when the day is spent the migration waits, ``Pending``, until the quota
 allows more.
@@ -61,12 +71,11 @@ from urllib.parse import quote
 from mmsd.clock import format_rfc3339
 from mmsd.domain.blocks import (
     BlockKind,
-    BlockProblem,
     ContentType,
     FoundBlock,
     MeetingDetails,
     render_block,
-    replace_block,
+    replace_found,
 )
 from mmsd.domain.model import (
     ConferencingProfile,
@@ -114,6 +123,7 @@ from mmsd.graph import (
     TransportError,
 )
 from mmsd.store import Store
+from mmsd.store.store import PatchedMeeting, PatchIntent
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +139,17 @@ INSTANCES_PAGE_SIZE = 500
 BATCH_SIZE = 20
 """Graph's maximum of requests in one ``$batch``."""
 
-MEETING_GONE = "meetingGone"
+MEETING_GONE = str(SkipReason.MEETING_GONE)
 """Skip reason of a meeting that failed earlier and is no longer among the user's future meetings."""
+
+JOIN_BUTTON_NOTE = (
+    "joinButtonKeepsOldLink: the invitation carries the new Teams link; Outlook's Join"
+    " button keeps the Skype for Business one (Graph cannot change onlineMeeting)"
+)
+"""Recorded (``reason``) with each meeting updated from Skype for Business to Teams (SPEC 3.5)."""
+
+CHANGE_KEY_OPERATION = "get_event"
+"""The operation (metrics label) of the changeKey re-read before each PATCH batch."""
 
 _RESTORED_SENDERS: weakref.WeakSet[SendingPacer] = weakref.WeakSet()
 """Sending pacers already loaded from the store: each is restored once in its life."""
@@ -175,6 +194,9 @@ class _Plan:
     old_join_url: str | None
     new_join_url: str | None
     conflicts: int = 0
+    change_key: str | None = None  # the event's changeKey when it was read
+    event_type: str | None = None  # singleInstance, seriesMaster or exception
+    note: str | None = None  # recorded with the update (the Join button note)
 
 
 @dataclass
@@ -474,13 +496,18 @@ class MigrationRunner:
         self, ctx: _Context, txns: Sequence[MeetingTransaction], listed: set[str]
     ) -> None:
         """Earlier failures of meetings no longer listed become ``skipped: meetingGone``."""
-        for txn in txns:
-            if txn.patched or txn.event_id in listed:
-                continue
-            if txn.outcome in (MeetingOutcome.FAILED, MeetingOutcome.PENDING):
-                await self._record(
+        await self._record_many(
+            ctx,
+            [
+                _txn(
                     ctx, txn.event_id, MeetingOutcome.SKIPPED, MEETING_GONE, txn.subject, txn.start
                 )
+                for txn in txns
+                if not txn.patched
+                and txn.event_id not in listed
+                and txn.outcome in (MeetingOutcome.FAILED, MeetingOutcome.PENDING)
+            ],
+        )
 
     async def _classify_all(
         self,
@@ -488,8 +515,9 @@ class MigrationRunner:
         items: Sequence[Listed],
         known: Mapping[str, Eligible | SkipReason] | None = None,
     ) -> list[tuple[Listed, Eligible]]:
-        """Classify every meeting (``known``: verdicts already made); skips are recorded."""
+        """Classify every meeting (``known``: verdicts already made); skips are recorded at once."""
         eligible: list[tuple[Listed, Eligible]] = []
+        skips: list[MeetingTransaction] = []
         for item in items:
             event = item.event
             verdict = (known or {}).get(_event_id(item)) or classify(
@@ -497,16 +525,19 @@ class MigrationRunner:
             )
             if isinstance(verdict, SkipReason):
                 subject = event.get("subject") if isinstance(event.get("subject"), str) else None
-                await self._record(
-                    ctx,
-                    str(event["id"]),
-                    MeetingOutcome.SKIPPED,
-                    str(verdict),
-                    subject,
-                    parse_graph_time(event.get("start")),
+                skips.append(
+                    _txn(
+                        ctx,
+                        str(event["id"]),
+                        MeetingOutcome.SKIPPED,
+                        str(verdict),
+                        subject,
+                        parse_graph_time(event.get("start")),
+                    )
                 )
             else:
                 eligible.append((item, verdict))
+        await self._record_many(ctx, skips)
         return eligible
 
     async def _restore_sending(self, user: str) -> None:
@@ -742,26 +773,24 @@ class MigrationRunner:
                 digest="",
                 new_body="",
                 etag=_etag(event),
+                change_key=_change_key(event),
+                event_type=event.get("type") if isinstance(event.get("type"), str) else None,
                 recipients=item.recipients,
                 old_join_url=verdict.block.join_url,
                 new_join_url=details.join_url,
+                note=(
+                    JOIN_BUTTON_NOTE
+                    if verdict.block.kind is BlockKind.SKYPE and target is BlockKind.TEAMS
+                    else None
+                ),
             ),
             verdict,
         )
 
     async def _replan(self, ctx: _Context, plan: _Plan, verdict: Eligible) -> _Plan | None:
         """Splice the plan's new block into ``verdict``'s body (the current one)."""
-        result = replace_block(verdict.body, verdict.content_type, plan.new_block)
-        if isinstance(result, BlockProblem):
-            await self._record(
-                ctx,
-                plan.event_id,
-                MeetingOutcome.SKIPPED,
-                str(result.reason),
-                plan.subject,
-                plan.start,
-            )
-            return None
+        # The block classify found in this very body: no second search.
+        result = replace_found(verdict.body, verdict.block, plan.new_block)
         if result.already_current:
             await self._record(
                 ctx,
@@ -827,20 +856,124 @@ class MigrationRunner:
             queue = redo + queue
 
     async def _patch_chunk(self, ctx: _Context, plans: list[_Plan]) -> list[_Plan]:
-        """Intent, PATCH, outcome for each plan; returns the plans to PATCH again (after a 412)."""
+        """Check, intent, PATCH, outcome for each plan; returns the plans to PATCH again.
+
+        Plans come back when their event changed since it was read (redone on the new
+        body) or after a 412.
+        """
+        plans, changed = await self._unchanged(ctx, plans)
+        if not plans:
+            return changed
+        return changed + await self._intend_and_send(ctx, plans)
+
+    async def _unchanged(
+        self, ctx: _Context, plans: list[_Plan]
+    ) -> tuple[list[_Plan], list[_Plan]]:
+        """The plans whose event did not change since it was read, and the others redone.
+
+        A second safeguard besides ``If-Match``, which Graph does not document for
+        events (SPEC section 3, step 5): right before the PATCH batch, the chunk's
+        ``changeKey`` values are read again in one ``$batch`` (:meth:`_change_keys`);
+        an event that changed (the
+        organizer edited it) is read in full and its replacement redone on the new
+        body, as after a 412, and comes back to be checked and sent again.
+        """
+        keyed = [p for p in plans if p.change_key]
+        if not keyed:
+            return plans, []
+        current = await self._change_keys(ctx, keyed)
+        changed = {p.event_id for p in keyed if current.get(p.event_id) != p.change_key}
+        if not changed:
+            return plans, []
         sending = self.client.sending(ctx.user)
+        moved = [p for p in plans if p.event_id in changed]
+        for plan in moved:
+            sending.refund_recipients(plan.recipients)
+            log.info(
+                "event changed since it was read; redoing on the new body",
+                extra=self._extra(ctx.record, plan.event_id),
+            )
+        events = await self._read_events(ctx.user, [(p.event_id, p.content_type) for p in moved])
+        redo: list[_Plan] = []
+        for plan, event in zip(moved, events, strict=True):
+            if event is None:
+                continue  # the event is gone
+            again = await self._conflict(ctx, plan, event)
+            if again is not None:
+                redo.append(again)
+        return [p for p in plans if p.event_id not in changed], redo
+
+    async def _change_keys(self, ctx: _Context, plans: Sequence[_Plan]) -> dict[str, str | None]:
+        """The events' current ``changeKey`` by ID (a gone event absent), in one ``$batch``.
+
+        Every item counts against the mailbox's request window, so single meetings and
+        series masters are read from one page of the user's listing (``id`` and
+        ``changeKey`` only, :data:`LIST_PAGE_SIZE` events) rather than one by one;
+        exceptions, which a listing does not return, and meetings beyond that page are
+        read by ID.
+        """
+        others = [p for p in plans if p.event_type != "exception"]
+        listing = len(others) > 1
+        by_id = [p for p in plans if p.event_type == "exception" or not listing]
+        current: dict[str, str | None] = {}
+        items = [_change_key_item(ctx.user, p.event_id) for p in by_id]
+        if listing:
+            items.append(
+                BatchItem(
+                    "GET",
+                    f"/users/{_seg(ctx.user)}/events"
+                    + _query({"$filter": "isOrganizer eq true", "$select": "changeKey"}),
+                    headers={"Prefer": f"odata.maxpagesize={LIST_PAGE_SIZE}"},
+                    operation="list_events",
+                )
+            )
+        results = await self.client.batch(items)
+        for plan, result in zip(by_id, results, strict=False):
+            if result.ok and isinstance(result.body, dict):
+                current[plan.event_id] = _change_key(result.body)
+            else:
+                _raise_unless_gone(result)
+        if listing:
+            page = results[-1]
+            if not (page.ok and isinstance(page.body, dict)):
+                raise page.error or GraphError(page.status, "", "listing failed")
+            values = page.body.get("value")
+            for event in values if isinstance(values, list) else []:
+                if isinstance(event, dict):
+                    current[str(event.get("id"))] = _change_key(event)
+            rest = [p for p in others if p.event_id not in current]
+            if rest and page.body.get("@odata.nextLink"):  # beyond the first page: by ID
+                more = await self.client.batch(
+                    [_change_key_item(ctx.user, p.event_id) for p in rest]
+                )
+                for plan, result in zip(rest, more, strict=True):
+                    if result.ok and isinstance(result.body, dict):
+                        current[plan.event_id] = _change_key(result.body)
+                    else:
+                        _raise_unless_gone(result)
+        return current
+
+    async def _intend_and_send(self, ctx: _Context, plans: list[_Plan]) -> list[_Plan]:
+        """Intents (one transaction), then the PATCH batch; returns plans to send again."""
+        sending = self.client.sending(ctx.user)
+        # Every intent of the chunk commits (one transaction) before any PATCH leaves.
+        ok = await self.store.record_intents(
+            ctx.cid,
+            [
+                PatchIntent(
+                    plan.event_id,
+                    plan.digest,
+                    new_join_url=plan.new_join_url,
+                    old_join_url=plan.old_join_url,
+                    subject=plan.subject,
+                    start=plan.start,
+                )
+                for plan in plans
+            ],
+        )
         granted: list[_Plan] = []
         for plan in plans:
-            ok = await self.store.record_intent(
-                ctx.cid,
-                plan.event_id,
-                block_digest=plan.digest,
-                new_join_url=plan.new_join_url,
-                old_join_url=plan.old_join_url,
-                subject=plan.subject,
-                start=plan.start,
-            )
-            if ok:
+            if plan.event_id in ok:
                 granted.append(plan)
             else:
                 sending.refund_recipients(plan.recipients)
@@ -850,9 +983,11 @@ class MigrationRunner:
         redo: list[_Plan] = []
         mailbox_error: MailboxNotEnabled | None = None
         reread: list[tuple[_Plan, bool]] = []  # (plan, answer lost) to read back in one batch
+        applied = [p for p, error in zip(granted, outcomes, strict=True) if error is None]
+        await self._patched_many(ctx, applied)
         for plan, error in zip(granted, outcomes, strict=True):
             if error is None:
-                await self._patched(ctx, plan.event_id, plan.recipients, plan.new_join_url)
+                continue
             elif isinstance(error, OutcomeUnknown):
                 await self.store.mark_unknown(ctx.cid, plan.event_id, message=str(error))
                 log.info(
@@ -900,7 +1035,9 @@ class MigrationRunner:
             if event is not None and body_carries(
                 body_of(event)[0], digest_content_type(plan.digest), plan.digest
             ):
-                await self._patched(ctx, plan.event_id, plan.recipients, plan.new_join_url)
+                await self._patched(
+                    ctx, plan.event_id, plan.recipients, plan.new_join_url, plan.note
+                )
                 return None
             await self.store.clear_intent(ctx.cid, plan.event_id)
             self.client.sending(ctx.user).refund_recipients(plan.recipients)
@@ -956,7 +1093,14 @@ class MigrationRunner:
             )
             return None
         return await self._replan(
-            ctx, replace(plan, etag=_etag(event), conflicts=plan.conflicts + 1), verdict
+            ctx,
+            replace(
+                plan,
+                etag=_etag(event),
+                change_key=_change_key(event),
+                conflicts=plan.conflicts + 1,
+            ),
+            verdict,
         )
 
     async def _resolve_intents(
@@ -993,11 +1137,39 @@ class MigrationRunner:
         return len(attendee_addresses(event))
 
     async def _patched(
-        self, ctx: _Context, event_id: str, invites: int, new_join_url: str | None
+        self,
+        ctx: _Context,
+        event_id: str,
+        invites: int,
+        new_join_url: str | None,
+        note: str | None = None,
     ) -> None:
-        await self.store.mark_patched(ctx.cid, event_id, invites=invites, new_join_url=new_join_url)
+        await self.store.mark_patched(
+            ctx.cid, event_id, invites=invites, new_join_url=new_join_url, note=note
+        )
         self.observer.meeting_outcome(self.tenant, str(MeetingOutcome.UPDATED), None)
         self.observer.invites_sent(self.tenant, invites)
+
+    async def _patched_many(self, ctx: _Context, plans: Sequence[_Plan]) -> None:
+        """Confirm the plans whose PATCH applied, in one store transaction."""
+        if not plans:
+            return
+        await self.store.mark_patched_many(
+            ctx.cid,
+            [PatchedMeeting(p.event_id, p.recipients, p.new_join_url, p.note) for p in plans],
+        )
+        for plan in plans:
+            self.observer.meeting_outcome(self.tenant, str(MeetingOutcome.UPDATED), None)
+            self.observer.invites_sent(self.tenant, plan.recipients)
+
+    async def _record_many(self, ctx: _Context, txns: Sequence[MeetingTransaction]) -> None:
+        """Record many outcomes in one store transaction (a chunk's skips)."""
+        if not txns:
+            return
+        await self.store.record_meetings(txns)
+        for txn in txns:
+            shown = txn.reason if txn.outcome is MeetingOutcome.SKIPPED else None
+            self.observer.meeting_outcome(self.tenant, str(txn.outcome), shown)
 
     async def _record(
         self,
@@ -1036,11 +1208,17 @@ class MigrationRunner:
             return await self._retry_or_fail(record, message)
         updated = sum(1 for t in txns if t.outcome is MeetingOutcome.UPDATED)
         skipped = sum(1 for t in txns if t.outcome is MeetingOutcome.SKIPPED)
-        return await self._finish(
-            record,
-            MigrationState.SUCCEEDED,
-            f"Migrated: {updated} meeting(s) updated, {skipped} skipped.",
+        message = f"Migrated: {updated} meeting(s) updated, {skipped} skipped."
+        moved = sum(
+            1 for t in txns if t.outcome is MeetingOutcome.UPDATED and t.reason == JOIN_BUTTON_NOTE
         )
+        if moved:
+            message += (
+                f" {moved} meeting(s) moved from Skype for Business to Teams: the invitations"
+                " carry the new Teams link; Outlook's Join button keeps the old one, which"
+                " Graph cannot change."
+            )
+        return await self._finish(record, MigrationState.SUCCEEDED, message)
 
     async def _finish(self, record: StatusRecord, state: MigrationState, message: str) -> RunResult:
         done = await self.store.finish(record.correlation_id, state, message)
@@ -1081,6 +1259,44 @@ class MigrationRunner:
         )
         self.observer.migration_rescheduled(self.tenant, True)
         return RunResult(RunEnd.QUOTA_WAIT, until)
+
+
+def _txn(
+    ctx: _Context,
+    event_id: str,
+    outcome: MeetingOutcome,
+    reason: str | None,
+    subject: str | None,
+    start: datetime | None,
+) -> MeetingTransaction:
+    return MeetingTransaction(
+        correlation_id=ctx.cid,
+        event_id=event_id,
+        outcome=outcome,
+        subject=subject,
+        start=start,
+        reason=reason,
+    )
+
+
+def _change_key_item(user: str, event_id: str) -> BatchItem:
+    """A ``$batch`` item reading one event's ``changeKey``."""
+    return BatchItem(
+        "GET",
+        f"/users/{_seg(user)}/events/{_seg(event_id)}?$select=changeKey",
+        operation=CHANGE_KEY_OPERATION,
+    )
+
+
+def _change_key(event: JSON) -> str | None:
+    """The event's ``changeKey`` (or the one its ``@odata.etag`` ``W/"<changeKey>"`` carries)."""
+    value = event.get("changeKey")
+    if isinstance(value, str) and value:
+        return value
+    etag = _etag(event)
+    if etag is None:
+        return None
+    return etag.removeprefix("W/").strip('"') or None
 
 
 def _etag(event: JSON) -> str | None:

@@ -64,22 +64,40 @@ class RawItemResponse:
     body: Any
 
 
-def encode_batch(items: Sequence[tuple[str, BatchItem]]) -> bytes:
-    """The ``$batch`` request body for ``(id, item)`` pairs (at most :data:`MAX_BATCH`)."""
+def encode_body(item: BatchItem) -> bytes | None:
+    """An item's body as it goes into the ``$batch`` (compact UTF-8 JSON); None without one.
+
+    The client measures an item's upload size from these bytes and hands them to
+    :func:`encode_batch`, so a body is encoded once however often it is sent.
+    """
+    if item.body is None:
+        return None
+    return json.dumps(item.body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def encode_batch(
+    items: Sequence[tuple[str, BatchItem]], bodies: Sequence[bytes | None] | None = None
+) -> bytes:
+    """The ``$batch`` request body for ``(id, item)`` pairs (at most :data:`MAX_BATCH`).
+
+    ``bodies``: the items' bodies already encoded by :func:`encode_body` (same order).
+    """
     if len(items) > MAX_BATCH:
         raise ValueError(f"a batch holds at most {MAX_BATCH} requests")
-    requests: list[dict[str, Any]] = []
-    for request_id, item in items:
+    if bodies is not None and len(bodies) != len(items):
+        raise ValueError("one encoded body per item")
+    parts: list[bytes] = []
+    for n, (request_id, item) in enumerate(items):
         entry: dict[str, Any] = {"id": request_id, "method": item.method.upper(), "url": item.url}
         headers = dict(item.headers)
-        if item.body is not None:
-            entry["body"] = item.body
-            if not any(k.lower() == "content-type" for k in headers):
-                headers["Content-Type"] = "application/json"
+        if item.body is not None and not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = "application/json"
         if headers:
             entry["headers"] = headers
-        requests.append(entry)
-    return json.dumps({"requests": requests}, separators=(",", ":"), ensure_ascii=False).encode()
+        head = json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode()
+        body = (bodies[n] if bodies is not None else None) or encode_body(item)
+        parts.append(head if body is None else head[:-1] + b',"body":' + body + b"}")
+    return b'{"requests":[' + b",".join(parts) + b"]}"
 
 
 def decode_batch_response(content: bytes) -> dict[str, RawItemResponse]:

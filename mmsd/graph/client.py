@@ -41,6 +41,7 @@ from mmsd.graph.batch import (
     chunks,
     decode_batch_response,
     encode_batch,
+    encode_body,
 )
 from mmsd.graph.errors import (
     GraphError,
@@ -634,7 +635,11 @@ class GraphClient:
         results: dict[int, BatchResult] = {}
         attempts = dict.fromkeys(range(len(items)), 0)
         pending = list(range(len(items)))
-        costs = [self._item_cost(item) for item in items]
+        bodies = [encode_body(item) for item in items]  # encoded once, sized from what is sent
+        costs = [
+            request_cost(item.url, 0 if body is None else len(body))
+            for item, body in zip(items, bodies, strict=True)
+        ]
         size = min(MAX_BATCH, self.pacer.limits.batch_max_requests)
         round_no = 0
         while pending:
@@ -642,7 +647,7 @@ class GraphClient:
             pending.sort(key=lambda i: (costs[i].mailbox or "", i))
             groups = chunks(pending, self._batch_size(pending, costs, size))
             outcomes = await asyncio.gather(
-                *(self._send_group(group, items, costs, attempts) for group in groups)
+                *(self._send_group(group, items, bodies, costs, attempts) for group in groups)
             )
             retry: list[int] = []
             delays: list[float] = []
@@ -674,6 +679,7 @@ class GraphClient:
         self,
         group: list[int],
         items: Sequence[BatchItem],
+        bodies: Sequence[bytes | None],
         costs: Sequence[RequestCost],
         attempts: dict[int, int],
     ) -> tuple[list[int], dict[int, BatchResult], float]:
@@ -693,23 +699,18 @@ class GraphClient:
             chosen = [remaining[k] for k in permit.chosen]
             remaining = [i for k, i in enumerate(remaining) if k not in picked]
             part_retry, part_results, part_delay = await self._send_batch(
-                chosen, items, costs, attempts, permit
+                chosen, items, bodies, costs, attempts, permit
             )
             retry.extend(part_retry)
             results.update(part_results)
             delay = max(delay, part_delay)
         return retry, results, delay
 
-    def _item_cost(self, item: BatchItem) -> RequestCost:
-        upload = 0
-        if item.body is not None:
-            upload = len(json.dumps(item.body, separators=(",", ":"), ensure_ascii=False).encode())
-        return request_cost(item.url, upload)
-
     async def _send_batch(
         self,
         group: list[int],
         items: Sequence[BatchItem],
+        bodies: Sequence[bytes | None],
         costs: Sequence[RequestCost],
         attempts: dict[int, int],
         permit: Permit,
@@ -718,7 +719,7 @@ class GraphClient:
         for i in group:
             attempts[i] += 1
         try:
-            body = encode_batch([(str(i), items[i]) for i in group])
+            body = encode_batch([(str(i), items[i]) for i in group], [bodies[i] for i in group])
         except BaseException:
             permit.release()
             raise

@@ -141,6 +141,28 @@ class PruneResult:
     triggers: int
 
 
+@dataclass(frozen=True)
+class PatchIntent:
+    """One meeting of a chunk about to be PATCHed (:meth:`Store.record_intents`)."""
+
+    event_id: str
+    block_digest: str
+    new_join_url: str | None = None
+    old_join_url: str | None = None
+    subject: str | None = None
+    start: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PatchedMeeting:
+    """One meeting whose PATCH applied (:meth:`Store.mark_patched_many`)."""
+
+    event_id: str
+    invites: int
+    new_join_url: str | None = None
+    note: str | None = None  # kept as the meeting's reason (e.g. the Join button note)
+
+
 @dataclass
 class _Queued:
     """A user's joinable Pending migration while a bulk enqueue builds it up."""
@@ -1124,16 +1146,21 @@ class Store:
         *,
         invites: int,
         new_join_url: str | None = None,
+        note: str | None = None,
     ) -> MeetingTransaction:
-        """The PATCH applied (2xx, or recognised on read-back): outcome ``updated``, for good."""
+        """The PATCH applied (2xx, or recognised on read-back): outcome ``updated``, for good.
+
+        ``note``: kept as the meeting's ``reason`` (e.g. that Outlook's Join button
+        keeps the old link); None leaves no reason.
+        """
         now = _us(self.now())
         return await self._patch_transition(
             correlation_id,
             event_id,
             [PatchState.INTENT, PatchState.UNKNOWN],
-            "patch_state = 'confirmed', outcome = 'updated', reason = NULL, invites = ?, "
+            "patch_state = 'confirmed', outcome = 'updated', reason = ?, invites = ?, "
             "new_join_url = COALESCE(?, new_join_url), patched_at = ?",
-            (invites, new_join_url, now),
+            (note, invites, new_join_url, now),
         )
 
     async def mark_unknown(
@@ -1170,6 +1197,137 @@ class Store:
             "patch_state = 'none', outcome = ?, reason = ?",
             (str(outcome), reason),
         )
+
+    async def record_meetings(self, txns: Sequence[MeetingTransaction]) -> None:
+        """:meth:`record_meeting` for many meetings in one transaction (one recount per migration).
+
+        The same rules as one by one: a meeting whose PATCH is confirmed stays
+        ``updated``. Used for a chunk's skips and failures, so each costs a row,
+        not a commit.
+        """
+        if not txns:
+            return
+        async with self._write() as db:
+            now = _us(self.now())
+            ids: dict[str, int] = {}
+            for txn in txns:
+                if txn.correlation_id not in ids:
+                    ids[txn.correlation_id] = await self._migration_id(db, txn.correlation_id)
+            await db.executemany(
+                "INSERT INTO meeting_transactions (migration_id, event_id, outcome, subject, "
+                "start_time, reason, old_join_url, new_join_url, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (migration_id, event_id) DO UPDATE SET "
+                "outcome = CASE WHEN patch_state = 'confirmed' THEN 'updated' "
+                "  ELSE excluded.outcome END, "
+                "reason = CASE WHEN patch_state = 'confirmed' THEN reason "
+                "  ELSE excluded.reason END, "
+                "subject = COALESCE(excluded.subject, subject), "
+                "start_time = COALESCE(excluded.start_time, start_time), "
+                "old_join_url = COALESCE(excluded.old_join_url, old_join_url), "
+                "new_join_url = COALESCE(excluded.new_join_url, new_join_url), "
+                "updated_at = excluded.updated_at",
+                [
+                    (
+                        ids[txn.correlation_id],
+                        txn.event_id,
+                        str(txn.outcome),
+                        txn.subject,
+                        None if txn.start is None else _us(txn.start),
+                        txn.reason,
+                        txn.old_join_url,
+                        txn.new_join_url,
+                        now,
+                        now,
+                    )
+                    for txn in txns
+                ],
+            )
+            for mid in ids.values():
+                await self._recount(db, mid, now)
+
+    async def record_intents(self, correlation_id: str, intents: Sequence[PatchIntent]) -> set[str]:
+        """:meth:`record_intent` for a chunk in one transaction; returns the event IDs granted.
+
+        Every intent is on disk when this returns, so the caller may send the
+        granted PATCHes (and only those) afterwards.
+        """
+        if not intents:
+            return set()
+        async with self._write() as db:
+            mid = await self._migration_id(db, correlation_id)
+            now = _us(self.now())
+            granted: set[str] = set()
+            for it in intents:
+                start = None if it.start is None else _us(it.start)
+                await db.execute(
+                    "INSERT INTO meeting_transactions (migration_id, event_id, outcome, "
+                    "subject, start_time, old_join_url, new_join_url, created_at, updated_at) "
+                    "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (migration_id, event_id) DO NOTHING",
+                    (
+                        mid,
+                        it.event_id,
+                        it.subject,
+                        start,
+                        it.old_join_url,
+                        it.new_join_url,
+                        now,
+                        now,
+                    ),
+                )
+                cursor = await db.execute(
+                    "UPDATE meeting_transactions SET patch_state = 'intent', outcome = 'pending', "
+                    "reason = NULL, block_digest = ?, new_join_url = COALESCE(?, new_join_url), "
+                    "old_join_url = COALESCE(?, old_join_url), subject = COALESCE(?, subject), "
+                    "start_time = COALESCE(?, start_time), attempts = attempts + 1, "
+                    "intent_at = ?, updated_at = ? "
+                    "WHERE migration_id = ? AND event_id = ? AND patch_state = 'none'",
+                    (
+                        it.block_digest,
+                        it.new_join_url,
+                        it.old_join_url,
+                        it.subject,
+                        start,
+                        now,
+                        now,
+                        mid,
+                        it.event_id,
+                    ),
+                )
+                if cursor.rowcount == 1:
+                    granted.add(it.event_id)
+            await self._recount(db, mid, now)
+            return granted
+
+    async def mark_patched_many(
+        self, correlation_id: str, patched: Sequence[PatchedMeeting]
+    ) -> None:
+        """:meth:`mark_patched` for a chunk in one transaction (all or none).
+
+        Raises :class:`InvalidTransition` (and records nothing) when any of the
+        meetings is not in PATCH state ``intent`` or ``unknown``.
+        """
+        if not patched:
+            return
+        async with self._write() as db:
+            mid = await self._migration_id(db, correlation_id)
+            now = _us(self.now())
+            for p in patched:
+                cursor = await db.execute(
+                    "UPDATE meeting_transactions SET patch_state = 'confirmed', "
+                    "outcome = 'updated', reason = ?, invites = ?, "
+                    "new_join_url = COALESCE(?, new_join_url), patched_at = ?, updated_at = ? "
+                    "WHERE migration_id = ? AND event_id = ? "
+                    "AND patch_state IN ('intent', 'unknown')",
+                    (p.note, p.invites, p.new_join_url, now, now, mid, p.event_id),
+                )
+                if cursor.rowcount != 1:
+                    current = await self._meeting(db, mid, p.event_id)
+                    raise InvalidTransition(
+                        f"meeting {p.event_id} is in PATCH state {current.patch_state}"
+                    )
+            await self._recount(db, mid, now)
 
     async def meeting_transactions(self, correlation_id: str) -> list[MeetingTransaction]:
         """Every meeting transaction of one migration, by event ID."""

@@ -15,6 +15,8 @@ Pure domain code (standard library only, no I/O). The public API:
 * :func:`replace_block(body, content_type, new_block) <replace.replace_block>`
   → :class:`ReplaceResult` (new body, ``already_current``, ``hand_edited``) or
   the :class:`BlockProblem`. Byte-exact outside the block, idempotent.
+  :func:`replace_found(body, found, new_block) <replace.replace_found>` does the
+  same for a :class:`FoundBlock` already found in ``body`` (no second search).
 * :func:`carries_block(body, content_type, rendered_block) <replace.carries_block>`
   → whether the body already carries that block, compared semantically
   (visible text with whitespace collapsed + ordered link targets; see
@@ -43,7 +45,7 @@ from mmsd.domain.blocks.model import (
     SkipReason,
 )
 from mmsd.domain.blocks.render import render_block
-from mmsd.domain.blocks.replace import carries_block, replace_block
+from mmsd.domain.blocks.replace import carries_block, replace_block, replace_found
 
 __all__ = [
     "BlockFormat",
@@ -60,4 +62,5 @@ __all__ = [
     "find_block",
     "render_block",
     "replace_block",
+    "replace_found",
 ]

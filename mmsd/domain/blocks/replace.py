@@ -11,6 +11,8 @@
   outside ``[start, end)`` is touched, whatever Unicode it holds (lone
   surrogates included): the engine works on ``str`` and never re-encodes.
 
+``replace_found`` does the same for a block the caller has already found.
+
 ``carries_block`` is the check the migration engine uses after a crash or a lost
 answer: the body holds exactly one block and it is the given rendered block.
 """
@@ -34,6 +36,15 @@ def replace_block(
     found = find_block(body, content_type)
     if isinstance(found, BlockProblem):
         return found
+    return replace_found(body, found, new_block)
+
+
+def replace_found(body: str, found: FoundBlock, new_block: str) -> ReplaceResult:
+    """:func:`replace_block` for a block already found in ``body`` (no second search).
+
+    ``found`` must be ``find_block(body, ...)``'s answer for this very ``body``; the
+    engine classifies each meeting with :func:`find_block` once and reuses it.
+    """
     ctype = found.content_type
     old = body[found.start : found.end]
     if same_block(old, new_block, ctype):
