@@ -148,6 +148,12 @@ JOIN_BUTTON_NOTE = (
 )
 """Recorded (``reason``) with each meeting updated from Skype for Business to Teams (SPEC 3.5)."""
 
+HAND_EDIT_NOTE = (
+    "handEditedBlockReplaced: the old online-meeting block had been edited by hand;"
+    " the edit was replaced with the new block"
+)
+"""Recorded (``reason``) with a meeting whose old block carried hand edits (issue 3)."""
+
 CHANGE_KEY_OPERATION = "get_event"
 """The operation (metrics label) of the changeKey re-read before each PATCH batch."""
 
@@ -804,8 +810,12 @@ class MigrationRunner:
             )
             return None
         fitted = result.body[result.new_start : result.new_end]
+        note = plan.note
+        if result.hand_edited and HAND_EDIT_NOTE not in (note or ""):
+            note = f"{note} | {HAND_EDIT_NOTE}" if note else HAND_EDIT_NOTE
         return replace(
             plan,
+            note=note,
             new_body=result.body,
             digest=block_digest(fitted, verdict.content_type),
             content_type=verdict.content_type,
@@ -1210,7 +1220,9 @@ class MigrationRunner:
         skipped = sum(1 for t in txns if t.outcome is MeetingOutcome.SKIPPED)
         message = f"Migrated: {updated} meeting(s) updated, {skipped} skipped."
         moved = sum(
-            1 for t in txns if t.outcome is MeetingOutcome.UPDATED and t.reason == JOIN_BUTTON_NOTE
+            1
+            for t in txns
+            if t.outcome is MeetingOutcome.UPDATED and JOIN_BUTTON_NOTE in (t.reason or "")
         )
         if moved:
             message += (
