@@ -347,6 +347,41 @@ def _marks(count: int) -> str:
     return ", ".join("?" * count)
 
 
+# A meeting's outcome and details, inserted or updated; a confirmed PATCH stays
+# ``updated`` whatever is recorded later (a resumed run cannot undo a sent update).
+_UPSERT_MEETING = (
+    "INSERT INTO meeting_transactions (migration_id, event_id, outcome, subject, "
+    "start_time, reason, old_join_url, new_join_url, created_at, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (migration_id, event_id) DO UPDATE SET "
+    "outcome = CASE WHEN patch_state = 'confirmed' THEN 'updated' "
+    "  ELSE excluded.outcome END, "
+    "reason = CASE WHEN patch_state = 'confirmed' THEN reason "
+    "  ELSE excluded.reason END, "
+    "subject = COALESCE(excluded.subject, subject), "
+    "start_time = COALESCE(excluded.start_time, start_time), "
+    "old_join_url = COALESCE(excluded.old_join_url, old_join_url), "
+    "new_join_url = COALESCE(excluded.new_join_url, new_join_url), "
+    "updated_at = excluded.updated_at"
+)
+
+
+def _meeting_row(migration_id: int, txn: MeetingTransaction, now: int) -> tuple[Any, ...]:
+    """The parameters of :data:`_UPSERT_MEETING` for one transaction."""
+    return (
+        migration_id,
+        txn.event_id,
+        str(txn.outcome),
+        txn.subject,
+        None if txn.start is None else _us(txn.start),
+        txn.reason,
+        txn.old_join_url,
+        txn.new_join_url,
+        now,
+        now,
+    )
+
+
 class Store:
     """The durable store. Open with :meth:`open`; every method commits before it returns."""
 
@@ -1024,31 +1059,8 @@ class Store:
             mid = await self._migration_id(db, txn.correlation_id)
             now = _us(self.now())
             await db.execute(
-                "INSERT INTO meeting_transactions (migration_id, event_id, outcome, subject, "
-                "start_time, reason, old_join_url, new_join_url, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (migration_id, event_id) DO UPDATE SET "
-                "outcome = CASE WHEN patch_state = 'confirmed' THEN 'updated' "
-                "  ELSE excluded.outcome END, "
-                "reason = CASE WHEN patch_state = 'confirmed' THEN reason "
-                "  ELSE excluded.reason END, "
-                "subject = COALESCE(excluded.subject, subject), "
-                "start_time = COALESCE(excluded.start_time, start_time), "
-                "old_join_url = COALESCE(excluded.old_join_url, old_join_url), "
-                "new_join_url = COALESCE(excluded.new_join_url, new_join_url), "
-                "updated_at = excluded.updated_at",
-                (
-                    mid,
-                    txn.event_id,
-                    str(txn.outcome),
-                    txn.subject,
-                    None if txn.start is None else _us(txn.start),
-                    txn.reason,
-                    txn.old_join_url,
-                    txn.new_join_url,
-                    now,
-                    now,
-                ),
+                _UPSERT_MEETING,
+                _meeting_row(mid, txn, now),
             )
             await self._recount(db, mid, now)
             return await self._meeting(db, mid, txn.event_id)
@@ -1214,34 +1226,8 @@ class Store:
                 if txn.correlation_id not in ids:
                     ids[txn.correlation_id] = await self._migration_id(db, txn.correlation_id)
             await db.executemany(
-                "INSERT INTO meeting_transactions (migration_id, event_id, outcome, subject, "
-                "start_time, reason, old_join_url, new_join_url, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (migration_id, event_id) DO UPDATE SET "
-                "outcome = CASE WHEN patch_state = 'confirmed' THEN 'updated' "
-                "  ELSE excluded.outcome END, "
-                "reason = CASE WHEN patch_state = 'confirmed' THEN reason "
-                "  ELSE excluded.reason END, "
-                "subject = COALESCE(excluded.subject, subject), "
-                "start_time = COALESCE(excluded.start_time, start_time), "
-                "old_join_url = COALESCE(excluded.old_join_url, old_join_url), "
-                "new_join_url = COALESCE(excluded.new_join_url, new_join_url), "
-                "updated_at = excluded.updated_at",
-                [
-                    (
-                        ids[txn.correlation_id],
-                        txn.event_id,
-                        str(txn.outcome),
-                        txn.subject,
-                        None if txn.start is None else _us(txn.start),
-                        txn.reason,
-                        txn.old_join_url,
-                        txn.new_join_url,
-                        now,
-                        now,
-                    )
-                    for txn in txns
-                ],
+                _UPSERT_MEETING,
+                [_meeting_row(ids[txn.correlation_id], txn, now) for txn in txns],
             )
             for mid in ids.values():
                 await self._recount(db, mid, now)
