@@ -162,10 +162,13 @@ class Daemon:
                 metrics, config.metrics_listen, ready=self.ready, healthy=self.healthy
             )
             await metrics_server.start()
+            watchdog = asyncio.create_task(
+                run_watchdog(self.notifier, self.healthy), name="watchdog"
+            )
             tasks = [
                 asyncio.create_task(self._refresh_forever(metrics), name="metrics-refresh"),
                 asyncio.create_task(self._prune_forever(store), name="retention-prune"),
-                asyncio.create_task(run_watchdog(self.notifier, self.healthy), name="watchdog"),
+                watchdog,
             ]
             self._install_signals()
             self._ready = True
@@ -176,7 +179,7 @@ class Daemon:
             self.notifier.stopping("draining")
             # systemd stops watching once STOPPING=1 is sent; the draining actors are not
             # a health problem, so the watchdog must not report them as one.
-            tasks[-1].cancel()
+            watchdog.cancel()
             log.info("stopping: draining in-flight work")
             if admin is not None:
                 await admin.close()
