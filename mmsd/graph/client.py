@@ -153,12 +153,17 @@ def build_request_adapter(
     *,
     timeout_s: float = 60.0,
     connect_timeout_s: float = 10.0,
-    max_connections: int = 200,
+    max_connections: int = 8,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> Any:
     """msgraph's ``GraphRequestAdapter`` for ``base_url``, without kiota's retry and redirect.
 
     ``transport`` replaces httpx's network transport (benchmarks measuring client CPU).
+    ``max_connections`` bounds httpx's pool: over plain HTTP/1.1 httpcore polls every idle
+    pooled socket twice a request (``bench_engine.py cpu``: 17 % of the daemon's profiled
+    CPU in the pool's scans with ~40 connections open, 7 % with 8). 8 keeps the pacing
+    benchmark at its figure (4 queued requests and cost more); over HTTPS one HTTP/2
+    connection multiplexes many requests.
     """
     from kiota_authentication_azure.azure_identity_authentication_provider import (
         AzureIdentityAuthenticationProvider,
@@ -191,6 +196,8 @@ def build_request_adapter(
     ]
     http = GraphClientFactory.create_with_custom_middleware(middleware, client=http)
     adapter = GraphRequestAdapter(auth, client=http)
+    # Spans carry no full URLs (they hold user IDs), and no URL is re-assembled per request.
+    adapter.observability_options.include_euii_attributes = False
     adapter.base_url = base_url.rstrip("/")
     return adapter
 

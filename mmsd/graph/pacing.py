@@ -799,22 +799,36 @@ class TenantPacer:
             chosen: list[int] = []
             needs: dict[int, tuple[RateWindow, float]] = {}
             per_mailbox: dict[str, int] = {}
+            # Within one pass a window's wait only grows with the units asked of it: the
+            # smallest total each window refused stands for every larger one.
+            refused: dict[int, float] = {}
             for i, cost in enumerate(costs):
                 user = cost.mailbox
                 if user is not None and per_mailbox.get(user, 0) >= caps.get(user, 0):
                     continue
-                charges = self.charges(cost)
-                trial = dict(needs)
-                for window, units in charges:
-                    key = id(window)
-                    trial[key] = (window, trial.get(key, (window, 0.0))[1] + units)
-                delay = max(trial[id(w)][0].wait(trial[id(w)][1]) for w, _ in charges)
+                # The windows of one request's charges are distinct objects: each one's
+                # trial total is what the batch holds there already plus this request.
+                charges = [
+                    (window, units + needs.get(id(window), (window, 0.0))[1])
+                    for window, units in self.charges(cost)
+                ]
+                if any(total >= refused.get(id(w), math.inf) for w, total in charges):
+                    continue  # a refusal came first, so first_delay is set
+                delay = 0.0
+                for window, total in charges:
+                    wait = window.wait(total)
+                    if wait > 0:
+                        refused[id(window)] = min(total, refused.get(id(window), math.inf))
+                        delay = max(delay, wait)
                 if delay > 0 or pause > 0:
                     if first_delay is None:
                         first_delay = max(delay, pause)
+                    if pause > 0 or id(self.app.requests) in refused:
+                        break  # nothing fits before the pause ends / every item is charged there
                     continue
                 chosen.append(i)
-                needs = trial
+                for window, total in charges:
+                    needs[id(window)] = (window, total)
                 if user is not None:
                     per_mailbox[user] = per_mailbox.get(user, 0) + 1
             if chosen:
