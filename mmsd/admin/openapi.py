@@ -249,6 +249,10 @@ _E415 = _error("body not JSON")
 _E503 = _error("mmsd is draining (shutting down) or Graph cannot be reached right now")
 
 
+# The errors every JSON-body write route can answer.
+_WRITE_ERRORS = {"400": _E400, "404": _E404T, "413": _E413, "415": _E415, "503": _E503}
+
+
 def _body(name: str, required: bool = True) -> Schema:
     return {"required": required, "content": {"application/json": {"schema": _ref(name)}}}
 
@@ -348,11 +352,7 @@ def openapi_document() -> dict[str, Any]:
                 "Set-CsTenantMigrationConfiguration",
                 {
                     "200": _ok("Configuration"),
-                    "400": _E400,
-                    "404": _E404T,
-                    "413": _E413,
-                    "415": _E415,
-                    "503": _E503,
+                    **_WRITE_ERRORS,
                 },
                 parameters=[_TENANT],
                 requestBody=_body("ConfigurationPatch"),
@@ -368,11 +368,7 @@ def openapi_document() -> dict[str, Any]:
                 "Set-CsOnlineDialInConferencingTenantSettings",
                 {
                     "200": _ok("DialInSettings"),
-                    "400": _E400,
-                    "404": _E404T,
-                    "413": _E413,
-                    "415": _E415,
-                    "503": _E503,
+                    **_WRITE_ERRORS,
                 },
                 parameters=[_TENANT],
                 requestBody=_body("DialInSettingsPatch"),
@@ -383,11 +379,7 @@ def openapi_document() -> dict[str, Any]:
                 "Post a trigger (SPEC section 2); its fate is decided later",
                 {
                     "202": _ok("TriggerAccepted"),
-                    "400": _E400,
-                    "404": _E404T,
-                    "413": _E413,
-                    "415": _E415,
-                    "503": _E503,
+                    **_WRITE_ERRORS,
                 },
                 parameters=[_TENANT],
                 requestBody=_body("TriggerRequest"),
