@@ -1083,47 +1083,11 @@ class Store:
         ``unknown`` must be read back first (:meth:`mark_patched` or
         :meth:`clear_intent`).
         """
-        async with self._write() as db:
-            mid = await self._migration_id(db, correlation_id)
-            now = _us(self.now())
-            await db.execute(
-                "INSERT INTO meeting_transactions (migration_id, event_id, outcome, subject, "
-                "start_time, old_join_url, new_join_url, created_at, updated_at) "
-                "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (migration_id, event_id) DO NOTHING",
-                (
-                    mid,
-                    event_id,
-                    subject,
-                    None if start is None else _us(start),
-                    old_join_url,
-                    new_join_url,
-                    now,
-                    now,
-                ),
-            )
-            cursor = await db.execute(
-                "UPDATE meeting_transactions SET patch_state = 'intent', outcome = 'pending', "
-                "reason = NULL, block_digest = ?, new_join_url = COALESCE(?, new_join_url), "
-                "old_join_url = COALESCE(?, old_join_url), subject = COALESCE(?, subject), "
-                "start_time = COALESCE(?, start_time), attempts = attempts + 1, "
-                "intent_at = ?, updated_at = ? "
-                "WHERE migration_id = ? AND event_id = ? AND patch_state = 'none'",
-                (
-                    block_digest,
-                    new_join_url,
-                    old_join_url,
-                    subject,
-                    None if start is None else _us(start),
-                    now,
-                    now,
-                    mid,
-                    event_id,
-                ),
-            )
-            granted = bool(cursor.rowcount == 1)
-            await self._recount(db, mid, now)
-            return granted
+        granted = await self.record_intents(
+            correlation_id,
+            [PatchIntent(event_id, block_digest, new_join_url, old_join_url, subject, start)],
+        )
+        return event_id in granted
 
     async def _patch_transition(
         self,
