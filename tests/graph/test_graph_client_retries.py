@@ -106,7 +106,14 @@ def make_client(
     limits: GraphLimits | None = None,
     retry: RetryPolicy | None = None,
     observer: Recorder | None = None,
+    batch_reads: bool = False,
 ) -> tuple[GraphClient, StubCredential]:
+    """A client on a scripted transport; ``batch_reads`` off by default.
+
+    Most tests here are about one call's retries and errors (``_call``), which the
+    reads exercise most simply one request at a time; the batched reads the daemon
+    uses (``batch_reads=True``) have their own tests below.
+    """
     inner = StubCredential()
     credential = CachingCredential(inner)
     adapter = build_request_adapter(credential, BASE, transport=httpx.MockTransport(handler))
@@ -120,6 +127,7 @@ def make_client(
         seed=3,
         sleep=sleep,
         credential=credential,
+        batch_reads=batch_reads,
     )
     return client, inner
 
@@ -534,10 +542,11 @@ async def test_batch_patch_504_is_unknown_and_not_retried(
 async def test_batch_lost_answer_reports_patches_unknown_and_retries_gets(
     clock: ManualClock, sleep: RecordingSleep
 ) -> None:
-    script = Script(
-        httpx.ReadTimeout("lost"),
-        answer(200, {"responses": [{"id": "1", "status": 200, "body": {"id": "e2"}}]}),
-    )
+    def retried(request: httpx.Request) -> httpx.Response:
+        (only,) = json.loads(request.content)["requests"]  # Graph echoes each item's id
+        return answer(200, {"responses": [{"id": only["id"], "status": 200, "body": {"id": "e2"}}]})
+
+    script = Script(httpx.ReadTimeout("lost"), retried)
     client, _ = make_client(script, clock, sleep)
     items = [
         BatchItem("PATCH", "/users/u-1/events/e1", body={"subject": "s"}),
@@ -563,3 +572,64 @@ async def test_no_mailbox_slot_is_held_while_backing_off(
     client._sleep = watching_sleep
     assert await client.get_event("u-1", "AAMk=") == EVENT
     assert held_while_sleeping and set(held_while_sleeping) == {0}
+
+
+# ---------------------------------------------------------------- batched reads
+
+
+async def test_batched_read_goes_in_a_batch_with_its_headers_and_parses_raw_json(
+    clock: ManualClock, sleep: RecordingSleep
+) -> None:
+    event = {"id": "e1", "subject": "s", "body": {"contentType": "html", "content": "<p>x</p>"}}
+    script = _batch_handler(lambda item, n: (200, {}, event))
+    client, _ = make_client(script, clock, sleep, batch_reads=True)
+    got = await client.get_event("u-1", "e1", body_type="text", select=["id", "body"])
+    assert got == event
+    (request,) = script.requests
+    assert request.method == "POST" and request.url.path == "/v1.0/$batch"
+    assert request.headers["Authorization"].startswith("Bearer ")
+    (item,) = json.loads(request.content)["requests"]
+    assert item["method"] == "GET"
+    assert item["url"] == "/users/u-1/events/e1?$select=id,body"
+    assert item["headers"]["Prefer"] == 'outlook.body-content-type="text"'
+
+
+async def test_batched_read_raises_the_typed_error_of_its_item(
+    clock: ManualClock, sleep: RecordingSleep
+) -> None:
+    missing = {"error": {"code": "ErrorItemNotFound", "message": "gone"}}
+    script = _batch_handler(lambda item, n: (404, {}, missing))
+    client, _ = make_client(script, clock, sleep, batch_reads=True)
+    with pytest.raises(NotFound):
+        await client.get_event("u-1", "e-gone")
+    assert len(script.requests) == 1  # a 404 is not retried
+
+
+async def test_batched_listing_follows_next_links_as_relative_batch_urls(
+    clock: ManualClock, sleep: RecordingSleep
+) -> None:
+    next_link = f"{BASE}/users/u-1/events?$skiptoken=abc"
+
+    def inner(item: dict[str, Any], n: int) -> tuple[int, dict[str, str], Any]:
+        if "skiptoken" in item["url"]:
+            return 200, {}, {"value": [{"id": "3"}]}
+        return 200, {}, {"value": [{"id": "1"}, {"id": "2"}], "@odata.nextLink": next_link}
+
+    script = _batch_handler(inner)
+    client, _ = make_client(script, clock, sleep, batch_reads=True)
+    ids = [e["id"] async for e in client.list_events("u-1", None, ["id"], page_size=2)]
+    assert ids == ["1", "2", "3"]
+    urls = [json.loads(r.content)["requests"][0]["url"] for r in script.requests]
+    assert urls[1] == "/users/u-1/events?$skiptoken=abc"
+
+
+async def test_concurrent_reads_of_different_users_share_one_batch(
+    clock: ManualClock, sleep: RecordingSleep
+) -> None:
+    script = _batch_handler(lambda item, n: (200, {}, {"id": item["url"].split("/")[2]}))
+    client, _ = make_client(script, clock, sleep, batch_reads=True)
+    users = [f"u-{n}" for n in range(5)]
+    found = await asyncio.gather(*(client.get_user(u) for u in users))
+    assert [f["id"] for f in found] == users
+    assert len(script.requests) == 1
+    assert len(json.loads(script.requests[0].content)["requests"]) == 5

@@ -197,9 +197,10 @@ async def test_lost_patch_answer_is_outcome_unknown_and_applied_once(sim: Sim) -
 async def test_resets_on_reads_are_retried(sim: Sim) -> None:
     (user, *_) = await sim.users_of_kind("exchangeOnline")
     recorder = Recorder()
-    async with sim.client(
-        observer=recorder, retry=RetryPolicy(max_attempts=10, base_delay_s=0.01)
-    ) as client:
+    # Reads go in $batch requests: a reset can hit the outer request or the item, so an
+    # attempt gets through with p = 0.25 here; 40 attempts leave 1e-5 a read.
+    retry = RetryPolicy(max_attempts=40, base_delay_s=0.01, max_delay_s=0.05)
+    async with sim.client(observer=recorder, retry=retry) as client:
         await sim.send("PUT", "/faults", {"rates": {"reset": 0.5}})
         for _ in range(5):
             assert (await client.get_user(user))["id"] == user
