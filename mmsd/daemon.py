@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -102,6 +103,26 @@ def run_main(argv: Sequence[str]) -> int:
     return run(Daemon(config, args.config).main())
 
 
+#: Allocations (minus deallocations) between two collections of the youngest
+#: generation; CPython's default is 700.
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def settle_heap() -> None:
+    """Freeze what start-up built and collect the youngest generation less often.
+
+    A migration wave allocates mostly short-lived, acyclic objects (the dicts and
+    strings of Graph's JSON, freed by reference counting); with CPython's default
+    threshold the cyclic collector ran every 700 of them and re-scanned the
+    modules, tables and pools start-up left on the heap: 5.6 % of the daemon's CPU
+    under the CPU benchmark (py-spy). ``gc.freeze`` moves start-up's objects out of
+    every scan; cycles are still collected, in larger, rarer batches.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
+
+
 class Daemon:
     """One daemon process: owns the store, the engine, the listeners and the signals."""
 
@@ -171,6 +192,7 @@ class Daemon:
                 watchdog,
             ]
             self._install_signals()
+            settle_heap()
             self._ready = True
             self.notifier.ready(status_line(metrics.snapshots()))
             log.info("mmsd ready", extra={"tenant": ",".join(config.tenants)})
