@@ -13,12 +13,12 @@ import json
 import os
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import aiosqlite
 
@@ -42,6 +42,8 @@ from mmsd.domain.model import (
 )
 from mmsd.domain.rules import merge
 from mmsd.store.schema import migrate
+
+_T = TypeVar("_T")
 
 DEFAULT_RETENTION = timedelta(days=150)
 """How long finished status records and triggers are kept (SPEC section 3)."""
@@ -310,32 +312,55 @@ def _trigger(row: sqlite3.Row) -> Trigger:
     )
 
 
-async def _end_transaction(db: Any, statement: str) -> None:
+def _fetchall(db: sqlite3.Connection, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+    """Every row of one statement."""
+    rows: list[sqlite3.Row] = db.execute(sql, params).fetchall()
+    return rows
+
+
+def _in_transaction(
+    begin: str, work: Callable[[sqlite3.Connection], _T], db: sqlite3.Connection
+) -> _T:
+    """``begin``, ``work(db)``, COMMIT — or ROLLBACK on any failure (on the SQLite thread)."""
+    db.execute(begin)
     try:
-        await db.execute(statement)
-    except sqlite3.OperationalError:
-        if db.in_transaction:  # a real failure, not "no transaction is active"
-            raise
+        result = work(db)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return result
 
 
-async def _settle(db: Any, statement: str) -> None:
-    """Run COMMIT/ROLLBACK to completion even if the caller is cancelled meanwhile.
+async def _on_thread(connection: Any, work: Callable[[sqlite3.Connection], _T]) -> _T:
+    """Run ``work(sqlite3_connection)`` as one call on the aiosqlite connection's thread.
 
-    The cancellation is delivered afterwards, so the caller's lock is held until
-    the connection is out of its transaction.
+    aiosqlite runs every call of a connection on that connection's one thread, and
+    each call is a round trip between the event loop and that thread (~40 us of CPU
+    measured here, more under load: the two threads hand the GIL back and forth).
+    Its own methods (``execute``, ``commit`` …) are each one such call, made with
+    ``Connection._execute``; mmsd uses the same entry point to run a whole
+    transaction — BEGIN, its statements, COMMIT — as one call instead of one per
+    statement (aiosqlite is pinned; tests/store covers this path).
     """
-    task = asyncio.ensure_future(_end_transaction(db, statement))
+    call: asyncio.Future[_T] = asyncio.ensure_future(
+        connection._execute(lambda: work(connection._conn))
+    )
+    # A cancelled caller still waits for the call to end (committed or rolled back), so
+    # when a store method returns, by value or by CancelledError, its work is settled.
     cancelled = False
     while True:
         try:
-            await asyncio.shield(task)
+            result = await asyncio.shield(call)
             break
         except asyncio.CancelledError:
-            if task.done():
+            if call.done():
                 raise
             cancelled = True
     if cancelled:
         raise asyncio.CancelledError
+    return result
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -399,8 +424,6 @@ class Store:
         self._clock = clock
         self.retention = retention
         self._new_id = new_id
-        self._write_lock = asyncio.Lock()
-        self._read_lock = asyncio.Lock()
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -447,9 +470,9 @@ class Store:
 
     async def close(self) -> None:
         """Close both connections (waiting for any write in progress)."""
-        async with self._write_lock, self._read_lock:
-            await self._ro.close()
-            await self._db.close()
+        # Calls already queued on each connection's thread run before its close.
+        await self._ro.close()
+        await self._db.close()
 
     async def __aenter__(self) -> Store:
         """``async with await Store.open(...) as store``."""
@@ -463,57 +486,38 @@ class Store:
         """The store's clock (the one record times come from)."""
         return self._clock.now()
 
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[Any]:
-        """One write transaction on the writer connection, committed on success.
+    async def _writing(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``work`` as one write transaction (BEGIN IMMEDIATE … COMMIT) on the writer.
 
-        On any failure or cancellation (even during BEGIN or COMMIT, whose
-        statements still run on aiosqlite's thread) a ROLLBACK is queued and
-        awaited before the lock is released, so the next transaction never
-        finds one still open. A ROLLBACK after a COMMIT that went through is a
-        harmless no-op.
+        The whole transaction is one call on aiosqlite's thread (see :func:`_on_thread`):
+        it commits or rolls back there, to the end, even when the caller is
+        cancelled meanwhile, and the next transaction is queued behind it.
         """
-        async with self._write_lock:
-            try:
-                await self._db.execute("BEGIN IMMEDIATE")
-                yield self._db
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await _settle(self._db, "ROLLBACK")
-                raise
+        return await _on_thread(self._db, partial(_in_transaction, "BEGIN IMMEDIATE", work))
 
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[Any]:
-        """The reader connection for one statement (SQLite reads it from one snapshot).
+    async def _reading(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``work`` (one statement: SQLite reads it from one snapshot) on the reader."""
+        return await _on_thread(self._ro, work)
 
-        Every aiosqlite call is a round trip to its thread (~40 us of CPU measured), so a
-        read of one statement runs without BEGIN and COMMIT around it; reads of several
-        statements that must agree use :meth:`_snapshot`.
-        """
-        async with self._read_lock:
-            yield self._ro
-
-    @asynccontextmanager
-    async def _snapshot(self) -> AsyncIterator[Any]:
-        """One read transaction (a consistent snapshot of committed data)."""
-        async with self._read_lock:
-            try:
-                await self._ro.execute("BEGIN")
-                yield self._ro
-            finally:
-                await _settle(self._ro, "COMMIT")
+    async def _snapshot(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``work`` (several statements that must agree) in one read transaction."""
+        return await _on_thread(self._ro, partial(_in_transaction, "BEGIN", work))
 
     # ------------------------------------------------------------------ tenants
 
     async def get_switches(self, tenant: str) -> TenantSwitches:
         """The tenant's switches; SPEC defaults when never set."""
-        async with self._read() as db:
-            return await self._switches(db, tenant)
+
+        def work(db: sqlite3.Connection) -> TenantSwitches:
+            return self._switches(db, tenant)
+
+        return await self._reading(work)
 
     @staticmethod
-    async def _switches(db: Any, tenant: str) -> TenantSwitches:
+    def _switches(db: Any, tenant: str) -> TenantSwitches:
         rows = list(
-            await db.execute_fetchall(
+            _fetchall(
+                db,
                 "SELECT meeting_migration_enabled, automatically_migrate_user_meetings, "
                 "automatically_replace_acp_provider FROM tenants WHERE tenant = ?",
                 (tenant,),
@@ -526,11 +530,14 @@ class Store:
 
     async def set_switches(self, tenant: str, switches: TenantSwitches) -> None:
         """Replace the tenant's switches."""
-        async with self._write() as db:
-            await self._put_switches(db, tenant, switches)
 
-    async def _put_switches(self, db: Any, tenant: str, switches: TenantSwitches) -> None:
-        await db.execute(
+        def work(db: sqlite3.Connection) -> None:
+            self._put_switches(db, tenant, switches)
+
+        await self._writing(work)
+
+    def _put_switches(self, db: Any, tenant: str, switches: TenantSwitches) -> None:
+        db.execute(
             "INSERT INTO tenants (tenant, meeting_migration_enabled, "
             "automatically_migrate_user_meetings, automatically_replace_acp_provider, "
             "modified_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant) DO UPDATE SET "
@@ -556,8 +563,9 @@ class Store:
         automatically_replace_acp_provider: bool | None = None,
     ) -> TenantSwitches:
         """Change the given switches atomically (a PATCH) and return all three."""
-        async with self._write() as db:
-            old = await self._switches(db, tenant)
+
+        def work(db: sqlite3.Connection) -> TenantSwitches:
+            old = self._switches(db, tenant)
             new = TenantSwitches(
                 old.meeting_migration_enabled
                 if meeting_migration_enabled is None
@@ -569,21 +577,26 @@ class Store:
                 if automatically_replace_acp_provider is None
                 else automatically_replace_acp_provider,
             )
-            await self._put_switches(db, tenant, new)
+            self._put_switches(db, tenant, new)
             return new
+
+        return await self._writing(work)
 
     # -------------------------------------------------------- users & profiles
 
     async def remember_user(self, tenant: str, user_id: str, upn: str | None) -> None:
         """Cache a user's object ID and UPN (a known UPN is never replaced by None)."""
-        async with self._write() as db:
-            await self._remember_users(db, tenant, [(user_id, upn)])
 
-    async def _remember_users(
+        def work(db: sqlite3.Connection) -> None:
+            self._remember_users(db, tenant, [(user_id, upn)])
+
+        await self._writing(work)
+
+    def _remember_users(
         self, db: Any, tenant: str, users: Sequence[tuple[str, str | None]]
     ) -> None:
         now = _us(self.now())
-        await db.executemany(
+        db.executemany(
             "INSERT INTO users (tenant, user_id, upn, seen_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (tenant, user_id) DO UPDATE SET "
             "upn = COALESCE(excluded.upn, users.upn), seen_at = excluded.seen_at",
@@ -592,47 +605,59 @@ class Store:
 
     async def resolve_identity(self, tenant: str, identity: str) -> KnownUser | None:
         """The cached user whose object ID is ``identity`` or whose UPN is (case-insensitively)."""
-        async with self._read() as db:
-            users = await self._resolve(db, tenant, identity)
-        return users[0] if users else None
+
+        def work(db: sqlite3.Connection) -> KnownUser | None:
+            users = self._resolve(db, tenant, identity)
+            return users[0] if users else None
+
+        return await self._reading(work)
 
     @staticmethod
-    async def _resolve(db: Any, tenant: str, identity: str) -> list[KnownUser]:
-        rows = await db.execute_fetchall(
+    def _resolve(db: Any, tenant: str, identity: str) -> list[KnownUser]:
+        rows = _fetchall(
+            db,
             "SELECT user_id, upn FROM users WHERE tenant = ? AND user_id = ? "
             "UNION SELECT user_id, upn FROM users WHERE tenant = ? AND upn = ? COLLATE NOCASE",
             (tenant, identity, tenant, identity),
         )
         return [KnownUser(row[0], row[1]) for row in rows]
 
-    async def _user_ids(self, db: Any, tenant: str, identity: str) -> list[str]:
-        ids = {user.user_id for user in await self._resolve(db, tenant, identity)}
+    def _user_ids(self, db: Any, tenant: str, identity: str) -> list[str]:
+        ids = {user.user_id for user in self._resolve(db, tenant, identity)}
         ids.add(identity)
         return sorted(ids)
 
     async def get_profile(self, tenant: str, user_id: str) -> ConferencingProfile | None:
         """The user's stored conferencing profile, if any trigger reported one."""
-        async with self._read() as db:
-            return await self._profile(db, tenant, user_id)
+
+        def work(db: sqlite3.Connection) -> ConferencingProfile | None:
+            return self._profile(db, tenant, user_id)
+
+        return await self._reading(work)
 
     @staticmethod
-    async def _profile(db: Any, tenant: str, user_id: str) -> ConferencingProfile | None:
+    def _profile(db: Any, tenant: str, user_id: str) -> ConferencingProfile | None:
         rows = list(
-            await db.execute_fetchall(
-                "SELECT profile FROM profiles WHERE tenant = ? AND user_id = ?", (tenant, user_id)
+            _fetchall(
+                db,
+                "SELECT profile FROM profiles WHERE tenant = ? AND user_id = ?",
+                (tenant, user_id),
             )
         )
         return ConferencingProfile.from_json(json.loads(rows[0][0])) if rows else None
 
     async def set_profile(self, tenant: str, user_id: str, profile: ConferencingProfile) -> None:
         """Replace the user's stored conferencing profile."""
-        async with self._write() as db:
-            await self._put_profile(db, tenant, user_id, profile)
 
-    async def _put_profile(
+        def work(db: sqlite3.Connection) -> None:
+            self._put_profile(db, tenant, user_id, profile)
+
+        await self._writing(work)
+
+    def _put_profile(
         self, db: Any, tenant: str, user_id: str, profile: ConferencingProfile
     ) -> None:
-        await db.execute(
+        db.execute(
             "INSERT INTO profiles (tenant, user_id, profile, updated_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (tenant, user_id) DO UPDATE SET profile = excluded.profile, "
             "updated_at = excluded.updated_at",
@@ -643,11 +668,14 @@ class Store:
         self, tenant: str, user_id: str, conferencing: ConferencingProfile
     ) -> tuple[ConferencingProfile | None, ConferencingProfile]:
         """Merge a trigger's ``conferencing`` into the stored profile; return (before, after)."""
-        async with self._write() as db:
-            before = await self._profile(db, tenant, user_id)
+
+        def work(db: sqlite3.Connection) -> tuple[ConferencingProfile | None, ConferencingProfile]:
+            before = self._profile(db, tenant, user_id)
             after = (before or ConferencingProfile()).merged_with(conferencing)
-            await self._put_profile(db, tenant, user_id, after)
+            self._put_profile(db, tenant, user_id, after)
             return before, after
+
+        return await self._writing(work)
 
     # ----------------------------------------------------------------- triggers
 
@@ -657,8 +685,9 @@ class Store:
 
     async def record_triggers(self, triggers: Sequence[Trigger]) -> None:
         """Store many triggers in one transaction."""
-        async with self._write() as db:
-            await db.executemany(
+
+        def work(db: sqlite3.Connection) -> None:
+            db.executemany(
                 f"INSERT INTO triggers ({_TRIGGER_COLUMNS}) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -680,6 +709,8 @@ class Store:
                 ],
             )
 
+        await self._writing(work)
+
     async def set_trigger_fate(
         self,
         trigger_id: str,
@@ -691,16 +722,19 @@ class Store:
         user_id: str | None = None,
     ) -> None:
         """Record what became of a trigger (``user_id`` once its identity is resolved)."""
-        async with self._write() as db:
-            await self._set_fate(db, [(trigger_id, fate, reason, correlation_id, message, user_id)])
 
-    async def _set_fate(
+        def work(db: sqlite3.Connection) -> None:
+            self._set_fate(db, [(trigger_id, fate, reason, correlation_id, message, user_id)])
+
+        await self._writing(work)
+
+    def _set_fate(
         self,
         db: Any,
         fates: Sequence[_Fate],
     ) -> None:
         now = _us(self.now())
-        cursor = await db.executemany(
+        cursor = db.executemany(
             "UPDATE triggers SET fate = ?, reason = ?, correlation_id = ?, message = ?, "
             "user_id = COALESCE(?, user_id), decided_at = ? WHERE trigger_id = ?",
             [
@@ -721,13 +755,18 @@ class Store:
 
     async def get_trigger(self, trigger_id: str) -> Trigger | None:
         """One trigger by its ID."""
-        async with self._read() as db:
+
+        def work(db: sqlite3.Connection) -> Trigger | None:
             rows = list(
-                await db.execute_fetchall(
-                    f"SELECT {_TRIGGER_COLUMNS} FROM triggers WHERE trigger_id = ?", (trigger_id,)
+                _fetchall(
+                    db,
+                    f"SELECT {_TRIGGER_COLUMNS} FROM triggers WHERE trigger_id = ?",
+                    (trigger_id,),
                 )
             )
-        return _trigger(rows[0]) if rows else None
+            return _trigger(rows[0]) if rows else None
+
+        return await self._reading(work)
 
     async def list_triggers(
         self,
@@ -743,10 +782,11 @@ class Store:
         if since is not None:
             clauses.append("received_at >= ?")
             params.append(_us(since))
-        async with self._snapshot() as db:
+
+        def work(db: sqlite3.Connection) -> list[Trigger]:
             if identity is not None:
-                ids = await self._user_ids(db, tenant, identity)
-                names = {identity, *(u.upn for u in await self._resolve(db, tenant, identity))}
+                ids = self._user_ids(db, tenant, identity)
+                names = {identity, *(u.upn for u in self._resolve(db, tenant, identity))}
                 names.discard(None)
                 clauses.append(
                     f"(user_id IN ({_marks(len(ids))}) OR identity IN ({_marks(len(ids))}) "
@@ -760,8 +800,10 @@ class Store:
             if limit is not None:
                 sql += " LIMIT ?"
                 params.append(limit)
-            rows = await db.execute_fetchall(sql, params)
-        return [_trigger(row) for row in rows]
+            rows = _fetchall(db, sql, params)
+            return [_trigger(row) for row in rows]
+
+        return await self._snapshot(work)
 
     # ------------------------------------------------------------- migrations
 
@@ -796,17 +838,21 @@ class Store:
     ) -> list[Enqueued]:
         """:meth:`enqueue_migration` for many users in one transaction (a wave of triggers)."""
         results: list[Enqueued] = []
-        async with self._write() as db:
+
+        def work(db: sqlite3.Connection) -> list[Enqueued]:
             now = _us(self.now())
             for chunk in _chunks(requests):
-                results.extend(await self._enqueue_chunk(db, tenant, chunk, now))
-        return results
+                results.extend(self._enqueue_chunk(db, tenant, chunk, now))
+            return results
 
-    async def _enqueue_chunk(
+        return await self._writing(work)
+
+    def _enqueue_chunk(
         self, db: Any, tenant: str, chunk: Sequence[EnqueueRequest], now: int
     ) -> list[Enqueued]:
         user_ids = sorted({r.user_id for r in chunk})
-        rows = await db.execute_fetchall(
+        rows = _fetchall(
+            db,
             "SELECT correlation_id, user_id, source, target FROM migrations "
             "WHERE tenant = ? AND state = 'Pending' AND started_at IS NULL "
             f"AND user_id IN ({_marks(len(user_ids))})",
@@ -841,7 +887,7 @@ class Store:
             if r.trigger_id is not None:
                 fate = TriggerFate.MIGRATED if created else TriggerFate.COALESCED
                 fates.append((r.trigger_id, fate, None, entry.correlation_id, r.reason, r.user_id))
-        await db.executemany(
+        db.executemany(
             "INSERT INTO migrations (correlation_id, tenant, user_id, upn, state, source, "
             "target, create_date, modified_date, not_before, last_message) "
             "VALUES (?, ?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?)",
@@ -862,7 +908,7 @@ class Store:
                 if e.is_new
             ],
         )
-        await db.executemany(
+        db.executemany(
             "UPDATE migrations SET source = ?, target = ?, upn = COALESCE(?, upn), "
             "last_message = ?, modified_date = ? WHERE correlation_id = ?",
             [
@@ -871,9 +917,9 @@ class Store:
                 if not e.is_new and e.reason is not None
             ],
         )
-        await self._remember_users(db, tenant, [(r.user_id, r.upn) for r in chunk])
+        self._remember_users(db, tenant, [(r.user_id, r.upn) for r in chunk])
         if fates:
-            await self._set_fate(db, fates)
+            self._set_fate(db, fates)
         return results
 
     async def claim_runnable(
@@ -887,11 +933,13 @@ class Store:
         ``not_before``, then creation. ``message``, when given, replaces
         ``lastMessage``; the quota-wait flag is cleared.
         """
-        async with self._write() as db:
-            if not (await self._switches(db, tenant)).meeting_migration_enabled:
+
+        def work(db: sqlite3.Connection) -> list[StatusRecord]:
+            if not (self._switches(db, tenant)).meeting_migration_enabled:
                 return []
             now = _us(self.now())
-            rows = await db.execute_fetchall(
+            rows = _fetchall(
+                db,
                 "SELECT m.id FROM migrations m WHERE m.tenant = ? AND m.state = 'Pending' "
                 "AND m.not_before <= ? AND NOT EXISTS (SELECT 1 FROM migrations o "
                 "WHERE o.tenant = m.tenant AND o.user_id = m.user_id AND o.id <> m.id AND "
@@ -902,34 +950,42 @@ class Store:
             ids = [row[0] for row in rows]
             if not ids:
                 return []
-            await db.execute(
+            db.execute(
                 "UPDATE migrations SET state = 'InProgress', claimed_at = ?, "
                 "started_at = COALESCE(started_at, ?), waiting_for_quota = 0, "
                 f"modified_date = ?, last_message = COALESCE(?, last_message) "
                 f"WHERE id IN ({_marks(len(ids))})",
                 (now, now, now, message, *ids),
             )
-            claimed = await db.execute_fetchall(
+            claimed = _fetchall(
+                db,
                 f"SELECT {_MIGRATION_COLUMNS} FROM migrations WHERE id IN ({_marks(len(ids))}) "
                 "ORDER BY not_before, id",
                 ids,
             )
             return [_record(row) for row in claimed]
 
+        return await self._writing(work)
+
     async def get_migration(self, correlation_id: str) -> StatusRecord | None:
         """One status record by correlation ID."""
-        async with self._read() as db:
+
+        def work(db: sqlite3.Connection) -> StatusRecord | None:
             rows = list(
-                await db.execute_fetchall(
+                _fetchall(
+                    db,
                     f"SELECT {_MIGRATION_COLUMNS} FROM migrations WHERE correlation_id = ?",
                     (correlation_id,),
                 )
             )
-        return _record(rows[0]) if rows else None
+            return _record(rows[0]) if rows else None
 
-    async def _migration(self, db: Any, correlation_id: str) -> sqlite3.Row:
+        return await self._reading(work)
+
+    def _migration(self, db: Any, correlation_id: str) -> sqlite3.Row:
         rows = list(
-            await db.execute_fetchall(
+            _fetchall(
+                db,
                 f"SELECT {_MIGRATION_COLUMNS} FROM migrations WHERE correlation_id = ?",
                 (correlation_id,),
             )
@@ -947,16 +1003,19 @@ class Store:
         params: Sequence[Any],
     ) -> StatusRecord:
         """Check the state, apply ``SET assignments``, bump modifiedDate, return the record."""
-        async with self._write() as db:
-            row = await self._migration(db, correlation_id)
+
+        def work(db: sqlite3.Connection) -> StatusRecord:
+            row = self._migration(db, correlation_id)
             state = MigrationState(row["state"])
             if state not in set(allowed):
                 raise InvalidTransition(f"migration {correlation_id} is {state}")
-            await db.execute(
+            db.execute(
                 f"UPDATE migrations SET {assignments}, modified_date = ? WHERE id = ?",
                 (*params, _us(self.now()), row["id"]),
             )
-            return _record(await self._migration(db, correlation_id))
+            return _record(self._migration(db, correlation_id))
+
+        return await self._writing(work)
 
     async def update_progress(
         self,
@@ -1023,18 +1082,16 @@ class Store:
 
     # ------------------------------------------------------ meeting transactions
 
-    async def _migration_id(self, db: Any, correlation_id: str) -> int:
+    def _migration_id(self, db: Any, correlation_id: str) -> int:
         rows = list(
-            await db.execute_fetchall(
-                "SELECT id FROM migrations WHERE correlation_id = ?", (correlation_id,)
-            )
+            _fetchall(db, "SELECT id FROM migrations WHERE correlation_id = ?", (correlation_id,))
         )
         if not rows:
             raise UnknownMigration(correlation_id)
         return int(rows[0][0])
 
-    async def _recount(self, db: Any, migration_id: int, now: int) -> None:
-        await db.execute(
+    def _recount(self, db: Any, migration_id: int, now: int) -> None:
+        db.execute(
             "UPDATE migrations SET "
             "succeeded_meeting = (SELECT COUNT(*) FROM meeting_transactions "
             "  WHERE migration_id = :id AND outcome = 'updated'), "
@@ -1048,9 +1105,10 @@ class Store:
             {"id": migration_id, "now": now},
         )
 
-    async def _meeting(self, db: Any, migration_id: int, event_id: str) -> MeetingTransaction:
+    def _meeting(self, db: Any, migration_id: int, event_id: str) -> MeetingTransaction:
         rows = list(
-            await db.execute_fetchall(
+            _fetchall(
+                db,
                 f"SELECT {_TXN_COLUMNS} FROM meeting_transactions t JOIN migrations m "
                 "ON m.id = t.migration_id WHERE t.migration_id = ? AND t.event_id = ?",
                 (migration_id, event_id),
@@ -1066,15 +1124,18 @@ class Store:
         A meeting whose PATCH is confirmed stays ``updated`` whatever is
         recorded later, so a resumed run cannot turn a sent update into a failure.
         """
-        async with self._write() as db:
-            mid = await self._migration_id(db, txn.correlation_id)
+
+        def work(db: sqlite3.Connection) -> MeetingTransaction:
+            mid = self._migration_id(db, txn.correlation_id)
             now = _us(self.now())
-            await db.execute(
+            db.execute(
                 _UPSERT_MEETING,
                 _meeting_row(mid, txn, now),
             )
-            await self._recount(db, mid, now)
-            return await self._meeting(db, mid, txn.event_id)
+            self._recount(db, mid, now)
+            return self._meeting(db, mid, txn.event_id)
+
+        return await self._writing(work)
 
     async def record_intent(
         self,
@@ -1108,23 +1169,25 @@ class Store:
         assignments: str,
         params: Sequence[Any],
     ) -> MeetingTransaction:
-        async with self._write() as db:
-            mid = await self._migration_id(db, correlation_id)
+        def work(db: sqlite3.Connection) -> MeetingTransaction:
+            mid = self._migration_id(db, correlation_id)
             now = _us(self.now())
             states = [str(s) for s in allowed]
-            cursor = await db.execute(
+            cursor = db.execute(
                 f"UPDATE meeting_transactions SET {assignments}, updated_at = ? "
                 f"WHERE migration_id = ? AND event_id = ? "
                 f"AND patch_state IN ({_marks(len(states))})",
                 (*params, now, mid, event_id, *states),
             )
             if cursor.rowcount != 1:
-                current = await self._meeting(db, mid, event_id)
+                current = self._meeting(db, mid, event_id)
                 raise InvalidTransition(
                     f"meeting {event_id} is in PATCH state {current.patch_state}"
                 )
-            await self._recount(db, mid, now)
-            return await self._meeting(db, mid, event_id)
+            self._recount(db, mid, now)
+            return self._meeting(db, mid, event_id)
+
+        return await self._writing(work)
 
     async def mark_patched(
         self,
@@ -1194,18 +1257,21 @@ class Store:
         """
         if not txns:
             return
-        async with self._write() as db:
+
+        def work(db: sqlite3.Connection) -> None:
             now = _us(self.now())
             ids: dict[str, int] = {}
             for txn in txns:
                 if txn.correlation_id not in ids:
-                    ids[txn.correlation_id] = await self._migration_id(db, txn.correlation_id)
-            await db.executemany(
+                    ids[txn.correlation_id] = self._migration_id(db, txn.correlation_id)
+            db.executemany(
                 _UPSERT_MEETING,
                 [_meeting_row(ids[txn.correlation_id], txn, now) for txn in txns],
             )
             for mid in ids.values():
-                await self._recount(db, mid, now)
+                self._recount(db, mid, now)
+
+        await self._writing(work)
 
     async def record_intents(self, correlation_id: str, intents: Sequence[PatchIntent]) -> set[str]:
         """:meth:`record_intent` for a chunk in one transaction; returns the event IDs granted.
@@ -1215,11 +1281,12 @@ class Store:
         """
         if not intents:
             return set()
-        async with self._write() as db:
-            mid = await self._migration_id(db, correlation_id)
+
+        def work(db: sqlite3.Connection) -> set[str]:
+            mid = self._migration_id(db, correlation_id)
             now = _us(self.now())
             rows = [(it, None if it.start is None else _us(it.start)) for it in intents]
-            await db.executemany(
+            db.executemany(
                 "INSERT INTO meeting_transactions (migration_id, event_id, outcome, "
                 "subject, start_time, old_join_url, new_join_url, created_at, updated_at) "
                 "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?) "
@@ -1242,13 +1309,14 @@ class Store:
             # state 'none' now are exactly those the UPDATE below moves to 'intent'.
             granted: set[str] = set()
             for chunk in _chunks([it.event_id for it in intents]):
-                found = await db.execute_fetchall(
+                found = _fetchall(
+                    db,
                     "SELECT event_id FROM meeting_transactions WHERE migration_id = ? "
                     f"AND patch_state = 'none' AND event_id IN ({_marks(len(chunk))})",
                     (mid, *chunk),
                 )
                 granted.update(str(row[0]) for row in found)
-            await db.executemany(
+            db.executemany(
                 "UPDATE meeting_transactions SET patch_state = 'intent', outcome = 'pending', "
                 "reason = NULL, block_digest = ?, new_join_url = COALESCE(?, new_join_url), "
                 "old_join_url = COALESCE(?, old_join_url), subject = COALESCE(?, subject), "
@@ -1271,8 +1339,10 @@ class Store:
                     if it.event_id in granted
                 ],
             )
-            await self._recount(db, mid, now)
+            self._recount(db, mid, now)
             return granted
+
+        return await self._writing(work)
 
     async def mark_patched_many(
         self, correlation_id: str, patched: Sequence[PatchedMeeting]
@@ -1284,10 +1354,11 @@ class Store:
         """
         if not patched:
             return
-        async with self._write() as db:
-            mid = await self._migration_id(db, correlation_id)
+
+        def work(db: sqlite3.Connection) -> None:
+            mid = self._migration_id(db, correlation_id)
             now = _us(self.now())
-            cursor = await db.executemany(
+            cursor = db.executemany(
                 "UPDATE meeting_transactions SET patch_state = 'confirmed', "
                 "outcome = 'updated', reason = ?, invites = ?, "
                 "new_join_url = COALESCE(?, new_join_url), patched_at = ?, updated_at = ? "
@@ -1297,7 +1368,7 @@ class Store:
             )
             if cursor.rowcount != len(patched):  # one was not awaiting its PATCH: undo all
                 for p in patched:
-                    current = await self._meeting(db, mid, p.event_id)
+                    current = self._meeting(db, mid, p.event_id)
                     if current.patch_state is not PatchState.CONFIRMED or current.patched_at != (
                         _dt(now)
                     ):
@@ -1305,17 +1376,23 @@ class Store:
                             f"meeting {p.event_id} is in PATCH state {current.patch_state}"
                         )
                 raise InvalidTransition("a meeting was listed twice")
-            await self._recount(db, mid, now)
+            self._recount(db, mid, now)
+
+        await self._writing(work)
 
     async def meeting_transactions(self, correlation_id: str) -> list[MeetingTransaction]:
         """Every meeting transaction of one migration, by event ID."""
-        async with self._read() as db:
-            rows = await db.execute_fetchall(
+
+        def work(db: sqlite3.Connection) -> list[MeetingTransaction]:
+            rows = _fetchall(
+                db,
                 f"SELECT {_TXN_COLUMNS} FROM meeting_transactions t JOIN migrations m "
                 "ON m.id = t.migration_id WHERE m.correlation_id = ? ORDER BY t.event_id",
                 (correlation_id,),
             )
-        return [_transaction(row) for row in rows]
+            return [_transaction(row) for row in rows]
+
+        return await self._reading(work)
 
     async def pending_intents(self, correlation_id: str) -> list[MeetingTransaction]:
         """The migration's meetings in PATCH state intent/unknown: read them back first."""
@@ -1341,10 +1418,11 @@ class Store:
         ``identity`` is an object ID or UPN.
         """
         params: list[Any] = [tenant]
-        user_filter = ""
-        async with self._snapshot() as db:
+
+        def work(db: sqlite3.Connection) -> list[StatusRecord]:
+            user_filter = ""
             if identity is not None:
-                ids = await self._user_ids(db, tenant, identity)
+                ids = self._user_ids(db, tenant, identity)
                 user_filter = f" AND user_id IN ({_marks(len(ids))})"
                 params.extend(ids)
             if latest_only:
@@ -1370,18 +1448,24 @@ class Store:
             if limit is not None:
                 sql += " LIMIT ?"
                 params.append(limit)
-            rows = await db.execute_fetchall(sql, params)
-        return [_record(row) for row in rows]
+            rows = _fetchall(db, sql, params)
+            return [_record(row) for row in rows]
+
+        return await self._snapshot(work)
 
     async def summary(self, tenant: str) -> dict[MigrationState, int]:
         """Users per state, each user counted once by its latest record; all four states."""
-        async with self._read() as db:
-            return await self._summary(db, tenant)
+
+        def work(db: sqlite3.Connection) -> dict[MigrationState, int]:
+            return self._summary(db, tenant)
+
+        return await self._reading(work)
 
     @staticmethod
-    async def _summary(db: Any, tenant: str) -> dict[MigrationState, int]:
+    def _summary(db: Any, tenant: str) -> dict[MigrationState, int]:
         counts = dict.fromkeys(MigrationState, 0)
-        rows = await db.execute_fetchall(
+        rows = _fetchall(
+            db,
             "SELECT m.state, COUNT(*) FROM migrations m JOIN (SELECT MAX(id) AS id "
             "FROM migrations WHERE tenant = ? GROUP BY user_id) latest ON latest.id = m.id "
             "GROUP BY m.state",
@@ -1395,8 +1479,9 @@ class Store:
         self, tenant: str, identity: str, *, correlation_id: str | None = None
     ) -> list[MeetingTransaction]:
         """Per-meeting history of a user's migrations, oldest migration first, then by start."""
-        async with self._snapshot() as db:
-            ids = await self._user_ids(db, tenant, identity)
+
+        def work(db: sqlite3.Connection) -> list[MeetingTransaction]:
+            ids = self._user_ids(db, tenant, identity)
             sql = (
                 f"SELECT {_TXN_COLUMNS} FROM migrations m JOIN meeting_transactions t "
                 f"ON t.migration_id = m.id WHERE m.tenant = ? AND m.user_id IN "
@@ -1407,16 +1492,20 @@ class Store:
                 sql += " AND m.correlation_id = ?"
                 params.append(correlation_id)
             sql += " ORDER BY m.id, t.start_time, t.event_id"
-            rows = await db.execute_fetchall(sql, params)
-        return [_transaction(row) for row in rows]
+            rows = _fetchall(db, sql, params)
+            return [_transaction(row) for row in rows]
+
+        return await self._snapshot(work)
 
     async def queue_metrics(self, tenant: str) -> QueueMetrics:
         """Users per state and the ages the alerts watch, from one snapshot."""
         now = _us(self.now())
-        async with self._snapshot() as db:
-            counts = await self._summary(db, tenant)
+
+        def work(db: sqlite3.Connection) -> QueueMetrics:
+            counts = self._summary(db, tenant)
             rows = list(
-                await db.execute_fetchall(
+                _fetchall(
+                    db,
                     "SELECT "
                     "(SELECT MIN(not_before) FROM migrations WHERE tenant = :t AND "
                     "  state = 'Pending' AND waiting_for_quota = 0 AND not_before <= :now), "
@@ -1428,43 +1517,53 @@ class Store:
                     {"t": tenant, "now": now},
                 )
             )
-        oldest_pending, oldest_claim, quota, pending = rows[0]
-        return QueueMetrics(
-            users_by_state=counts,
-            oldest_pending_seconds=0.0 if oldest_pending is None else (now - oldest_pending) / 1e6,
-            oldest_in_progress_seconds=0.0
-            if oldest_claim is None
-            else max(0.0, (now - oldest_claim) / 1e6),
-            pending_waiting_for_quota=int(quota),
-            pending_total=int(pending),
-        )
+            oldest_pending, oldest_claim, quota, pending = rows[0]
+            return QueueMetrics(
+                users_by_state=counts,
+                oldest_pending_seconds=0.0
+                if oldest_pending is None
+                else (now - oldest_pending) / 1e6,
+                oldest_in_progress_seconds=0.0
+                if oldest_claim is None
+                else max(0.0, (now - oldest_claim) / 1e6),
+                pending_waiting_for_quota=int(quota),
+                pending_total=int(pending),
+            )
+
+        return await self._snapshot(work)
 
     async def recovery(self, tenant: str | None = None) -> Recovery:
         """After a restart: InProgress migrations to resume, PATCHes to verify, triggers to decide."""
         where = "" if tenant is None else " AND m.tenant = ?"
         params: tuple[Any, ...] = () if tenant is None else (tenant,)
-        async with self._snapshot() as db:
-            migrations = await db.execute_fetchall(
+
+        def work(db: sqlite3.Connection) -> Recovery:
+            migrations = _fetchall(
+                db,
                 f"SELECT {_MIGRATION_COLUMNS_M} FROM migrations m "
                 f"WHERE m.state = 'InProgress'{where} ORDER BY m.id",
                 params,
             )
-            intents = await db.execute_fetchall(
+            intents = _fetchall(
+                db,
                 f"SELECT {_TXN_COLUMNS} FROM meeting_transactions t JOIN migrations m "
                 "ON m.id = t.migration_id WHERE t.patch_state IN ('intent', 'unknown')"
                 f"{where} ORDER BY m.id, t.event_id",
                 params,
             )
-            triggers = await db.execute_fetchall(
+            triggers = _fetchall(
+                db,
                 f"SELECT {_TRIGGER_COLUMNS} FROM triggers WHERE fate = 'pending'"
                 f"{'' if tenant is None else ' AND tenant = ?'} ORDER BY seq",
                 params,
             )
-        return Recovery(
-            in_progress=[_record(row) for row in migrations],
-            open_intents=[_transaction(row) for row in intents],
-            undecided_triggers=[_trigger(row) for row in triggers],
-        )
+            return Recovery(
+                in_progress=[_record(row) for row in migrations],
+                open_intents=[_transaction(row) for row in intents],
+                undecided_triggers=[_trigger(row) for row in triggers],
+            )
+
+        return await self._snapshot(work)
 
     # ---------------------------------------------------------------- retention
 
@@ -1476,50 +1575,59 @@ class Store:
         InProgress records and undecided triggers are never pruned.
         """
         cutoff = _us(older_than if older_than is not None else self.now() - self.retention)
-        async with self._write() as db:
+
+        def work(db: sqlite3.Connection) -> PruneResult:
             txn_rows = list(
-                await db.execute_fetchall(
+                _fetchall(
+                    db,
                     "SELECT COUNT(*) FROM meeting_transactions WHERE migration_id IN ("
                     "SELECT id FROM migrations WHERE state IN ('Succeeded', 'Failed') "
                     "AND modified_date < ?)",
                     (cutoff,),
                 )
             )
-            gone = await db.execute(
+            gone = db.execute(
                 "DELETE FROM migrations WHERE state IN ('Succeeded', 'Failed') "
                 "AND modified_date < ?",
                 (cutoff,),
             )
-            triggers = await db.execute(
+            triggers = db.execute(
                 "DELETE FROM triggers WHERE fate <> 'pending' AND received_at < ?", (cutoff,)
             )
             return PruneResult(int(gone.rowcount), int(txn_rows[0][0]), int(triggers.rowcount))
+
+        return await self._writing(work)
 
     # ---------------------------------------------------------------- licence polling
 
     async def delta_link(self, tenant: str) -> str | None:
         """The tenant's ``users/delta`` link after its last completed round (None: no baseline yet)."""
-        async with self._read() as db:
+
+        def work(db: sqlite3.Connection) -> str | None:
             rows = list(
-                await db.execute_fetchall(
-                    "SELECT delta_link FROM delta_links WHERE tenant = ?", (tenant,)
-                )
+                _fetchall(db, "SELECT delta_link FROM delta_links WHERE tenant = ?", (tenant,))
             )
-        return str(rows[0][0]) if rows else None
+            return str(rows[0][0]) if rows else None
+
+        return await self._reading(work)
 
     async def licence_states(self, tenant: str, user_ids: Sequence[str]) -> dict[str, bool]:
         """The stored Audio Conferencing state of those of ``user_ids`` the store knows."""
         out: dict[str, bool] = {}
         unique = sorted(set(user_ids))
-        async with self._snapshot() as db:
+
+        def work(db: sqlite3.Connection) -> dict[str, bool]:
             for chunk in _chunks(unique):
-                rows = await db.execute_fetchall(
+                rows = _fetchall(
+                    db,
                     "SELECT user_id, audio_conferencing FROM licence_states "
                     f"WHERE tenant = ? AND user_id IN ({_marks(len(chunk))})",
                     (tenant, *chunk),
                 )
                 out.update({str(row[0]): bool(row[1]) for row in rows})
-        return out
+            return out
+
+        return await self._snapshot(work)
 
     async def save_licence_round(
         self, tenant: str, states: Mapping[str, bool], delta_link: str | None
@@ -1529,21 +1637,24 @@ class Store:
         A baseline stores its pages' states as it goes (``delta_link=None``) and the
         link with the last page, so a restart mid-baseline takes the baseline again.
         """
-        async with self._write() as db:
+
+        def work(db: sqlite3.Connection) -> None:
             now = _us(self.now())
-            await db.executemany(
+            db.executemany(
                 "INSERT INTO licence_states (tenant, user_id, audio_conferencing, updated_at) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT (tenant, user_id) DO UPDATE SET "
                 "audio_conferencing = excluded.audio_conferencing, updated_at = excluded.updated_at",
                 [(tenant, uid, int(on), now) for uid, on in states.items()],
             )
             if delta_link is not None:
-                await db.execute(
+                db.execute(
                     "INSERT INTO delta_links (tenant, delta_link, updated_at) VALUES (?, ?, ?) "
                     "ON CONFLICT (tenant) DO UPDATE SET delta_link = excluded.delta_link, "
                     "updated_at = excluded.updated_at",
                     (tenant, delta_link, now),
                 )
+
+        await self._writing(work)
 
     # ---------------------------------------------------------------- sending quota
 
@@ -1555,12 +1666,16 @@ class Store:
         What the organizer's daily sending quota has spent, across all of their
         migrations: the engine restores its sending pacer with it after a restart.
         """
-        async with self._read() as db:
-            rows = await db.execute_fetchall(
+
+        def work(db: sqlite3.Connection) -> list[tuple[datetime, int]]:
+            rows = _fetchall(
+                db,
                 "SELECT t.patched_at, t.invites FROM migrations m "
                 "JOIN meeting_transactions t ON t.migration_id = m.id "
                 "WHERE m.tenant = ? AND m.user_id = ? AND t.patch_state = 'confirmed' "
                 "AND t.patched_at >= ? AND t.invites > 0 ORDER BY t.patched_at",
                 (tenant, user_id, _us(since)),
             )
-        return [(_dt_req(int(row[0])), int(row[1])) for row in rows]
+            return [(_dt_req(int(row[0])), int(row[1])) for row in rows]
+
+        return await self._reading(work)
