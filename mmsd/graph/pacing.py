@@ -206,7 +206,27 @@ class RateWindow:
 
     def capacity(self, now: float | None = None) -> float:
         """Units allowed per window now (the configured count times the factor, at least 1)."""
+        if self._factor >= 1.0:  # not lowered (the factor never exceeds 1): no clock, no product
+            return max(1.0, math.floor(self.count))
         return max(1.0, math.floor(self.count * self.factor(now)))
+
+    def room(self, now: float) -> tuple[float, float]:
+        """``(used, ceiling)`` at ``now``: ``units`` more fit iff ``used + units <= ceiling``.
+
+        The same answer as ``wait(units) == 0`` (a paused window fits nothing, an
+        empty one anything), in a form a caller can test for many totals cheaply.
+        """
+        stamps, head = self._stamps, self._head
+        if head < len(stamps) and stamps[head] + self.window_s <= now:
+            self._expire(now)
+        used = self._live + self.in_flight
+        if self.paused_until > now:
+            return used, -math.inf
+        if used == 0:
+            return used, math.inf
+        if self._factor >= 1.0:
+            return used, max(1.0, math.floor(self.count))
+        return used, self.capacity(now)
 
     def _expire(self, now: float) -> None:
         stamps, head = self._stamps, self._head
@@ -258,9 +278,14 @@ class RateWindow:
                 self._factor = max(self._factor, min(1.0, learned))
 
     def _book(self, at: float, units: float) -> None:
-        index = bisect.bisect_right(self._stamps, at, lo=self._head)
-        self._stamps.insert(index, at)
-        self._units.insert(index, units)
+        stamps = self._stamps
+        if not stamps or at >= stamps[-1]:  # the usual case: now is the latest stamp
+            stamps.append(at)
+            self._units.append(units)
+        else:
+            index = bisect.bisect_right(stamps, at, lo=self._head)
+            stamps.insert(index, at)
+            self._units.insert(index, units)
         self._live += units
 
     def reserve(self, units: float = 1.0) -> float:
@@ -381,10 +406,9 @@ class ConcurrencyLimit:
 
     async def acquire(self, wanted: int = 1) -> int:
         """Wait for up to ``wanted`` slots (at most the current limit); return how many."""
-        if not self._waiters:
-            granted = self._try(wanted)
-            if granted:
-                return granted
+        granted = self.try_acquire(wanted)
+        if granted:
+            return granted
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._waiters.append((wanted, future))
         try:
@@ -395,6 +419,12 @@ class ConcurrencyLimit:
             else:
                 self._waiters.remove((wanted, future))
             raise
+
+    def try_acquire(self, wanted: int = 1) -> int:
+        """Up to ``wanted`` slots now, without waiting: 0 when none are free or others wait first."""
+        if self._waiters:
+            return 0
+        return self._try(wanted)
 
     def _try(self, wanted: int) -> int:
         n = min(wanted, self.limit())
@@ -642,6 +672,10 @@ class Permit:
         """Record ``units`` taken from ``window`` for this request."""
         self._taken.append((window, units))
 
+    def took_all(self, taken: Iterable[tuple[RateWindow, float]]) -> None:
+        """Record ``(window, units)`` pairs taken for this request, as :meth:`took` does each."""
+        self._taken.extend(taken)
+
     def release(self, refused: Sequence[RequestCost] = ()) -> None:
         """Give back every slot; the window units count from now, except ``refused`` (429) ones."""
         held, self._held = self._held, []
@@ -653,13 +687,25 @@ class Permit:
                 limit.release(n)
         if not taken:
             return
+        if not refused or self._pacer is None:
+            for window, units in taken:
+                window.finish(units)
+            return
         not_counted: dict[int, float] = {}
-        if refused and self._pacer is not None:
-            for cost in refused:
-                for window, units in self._pacer.charges(cost):
-                    not_counted[id(window)] = not_counted.get(id(window), 0.0) + units
+        for cost in refused:
+            for window, units in self._pacer.charges(cost):
+                not_counted[id(window)] = not_counted.get(id(window), 0.0) + units
         for window, units in taken:
             window.finish(units, max(0.0, units - not_counted.get(id(window), 0.0)))
+
+
+@dataclass(frozen=True, slots=True)
+class _ChargePlan:
+    """One acquisition's windows, numbered, and each item's charges as (window number, units)."""
+
+    windows: list[RateWindow]
+    charges: list[tuple[tuple[int, float], ...]]  # one per distinct cost
+    item_plan: list[int]  # per item: its entry in ``charges``
 
 
 class TenantPacer:
@@ -744,25 +790,35 @@ class TenantPacer:
         """
         per_mailbox: dict[str, int] = {}
         for cost in costs:
-            if cost.mailbox is not None:
-                per_mailbox[cost.mailbox] = per_mailbox.get(cost.mailbox, 0) + 1
+            user = cost.mailbox
+            if user is not None:
+                per_mailbox[user] = per_mailbox.get(user, 0) + 1
         permit = Permit(self)
         try:
             caps: dict[str, int] = {}
             slots: dict[str, tuple[ConcurrencyLimit, int]] = {}
+            parallel = self.limits.batch_outlook_parallel
+            mailboxes = self._mailboxes
             for user in sorted(per_mailbox):
-                limit = self.mailbox(user).concurrency
-                wanted = min(per_mailbox[user], self.limits.batch_outlook_parallel)
-                granted = await limit.acquire(wanted)
+                limit = (mailboxes.get(user) or self.mailbox(user)).concurrency
+                count = per_mailbox[user]
+                wanted = min(count, parallel)
+                granted = limit.try_acquire(wanted) or await limit.acquire(wanted)
                 permit.hold(limit, granted, user)
                 slots[user] = (limit, granted)
                 full = granted >= wanted and (limit.confirmed() or not partial)
-                caps[user] = per_mailbox[user] if full else granted
+                caps[user] = count if full else granted
             if partial:
                 chosen, needs = await self._fit_partial(costs, caps)
+                sent: dict[str, int] = {}
+                for i in chosen:
+                    user = costs[i].mailbox
+                    if user is not None:
+                        sent[user] = sent.get(user, 0) + 1
                 for user, (limit, granted) in slots.items():
-                    used = sum(1 for i in chosen if costs[i].mailbox == user)
-                    permit.shrink(limit, granted - min(granted, used))
+                    spare = granted - min(granted, sent.get(user, 0))
+                    if spare:
+                        permit.shrink(limit, spare)
             else:
                 chosen, needs = list(range(len(costs))), self._needs(costs)
                 while True:
@@ -773,7 +829,7 @@ class TenantPacer:
                     await self._sleep(delay)
             for window, units in needs.values():
                 window.take(units)
-                permit.took(window, units)
+            permit.took_all(needs.values())
             permit.chosen = chosen
             return permit
         except BaseException:
@@ -789,51 +845,161 @@ class TenantPacer:
                 needs[key] = (window, needs.get(key, (window, 0.0))[1] + units)
         return needs
 
+    def _charge_plan(self, costs: Sequence[RequestCost]) -> _ChargePlan:
+        """Number the windows ``costs`` spend and share one charge tuple among equal costs."""
+        windows: list[RateWindow] = [self.app.requests]  # every request's first charge
+        numbers: dict[RateWindow, int] = {self.app.requests: 0}
+        plans: dict[tuple[str | None, bool, int], int] = {}
+        charges: list[tuple[tuple[int, float], ...]] = []
+        item_plan: list[int] = []
+        for cost in costs:
+            key = (cost.mailbox, cost.teams, cost.upload_bytes)  # what charges() reads
+            plan = plans.get(key)
+            if plan is None:
+                entry: list[tuple[int, float]] = []
+                for window, units in self.charges(cost):
+                    k = numbers.get(window)
+                    if k is None:
+                        k = numbers[window] = len(windows)
+                        windows.append(window)
+                    entry.append((k, units))
+                plan = plans[key] = len(charges)
+                charges.append(tuple(entry))
+            item_plan.append(plan)
+        return _ChargePlan(windows, charges, item_plan)
+
     async def _fit_partial(
         self, costs: Sequence[RequestCost], caps: Mapping[str, int]
     ) -> tuple[list[int], dict[int, tuple[RateWindow, float]]]:
-        """The items that fit every window now (waiting until one does), and their units."""
+        """The items that fit every window now (waiting until one does), and their units.
+
+        In order, an item is taken when its mailbox is under its cap and every window
+        it is charged in has room for what the items taken before it hold there plus
+        its own units. Windows are numbered and each distinct cost's charges computed
+        once per call; each pass reads every window's room once. When the whole
+        capped batch fits every window at once (the common case), all of it is taken
+        without trying items one by one: a window's room only shrinks with the units
+        asked of it, so each item would have fitted in turn.
+        """
+        plan: _ChargePlan | None = None
         while True:
-            pause = self.directory_paused_until - self.clock.monotonic()
+            now = self.clock.monotonic()
+            pause = self.directory_paused_until - now
+            if pause <= 0:
+                fitted = self._fit_whole(costs, caps, now)
+                if fitted is not None:
+                    return fitted
+            if plan is None:
+                plan = self._charge_plan(costs)
+            windows, charges, item_plan = plan.windows, plan.charges, plan.item_plan
+            n = len(windows)
+            used: list[float] = []
+            ceiling: list[float] = []
+            for window in windows:
+                u, c = window.room(now)
+                used.append(u)
+                ceiling.append(c)
+            # Item by item. Within one pass a window's room only shrinks with the units
+            # asked of it: the smallest total each window refused stands for every larger one.
             first_delay: float | None = None
             chosen: list[int] = []
-            needs: dict[int, tuple[RateWindow, float]] = {}
+            held = [0.0] * n
+            touched = [False] * n
+            refused = [math.inf] * n
             per_mailbox: dict[str, int] = {}
-            # Within one pass a window's wait only grows with the units asked of it: the
-            # smallest total each window refused stands for every larger one.
-            refused: dict[int, float] = {}
             for i, cost in enumerate(costs):
                 user = cost.mailbox
                 if user is not None and per_mailbox.get(user, 0) >= caps.get(user, 0):
                     continue
-                # The windows of one request's charges are distinct objects: each one's
-                # trial total is what the batch holds there already plus this request.
-                charges = [
-                    (window, units + needs.get(id(window), (window, 0.0))[1])
-                    for window, units in self.charges(cost)
-                ]
-                if any(total >= refused.get(id(w), math.inf) for w, total in charges):
-                    continue  # a refusal came first, so first_delay is set
-                delay = 0.0
-                for window, total in charges:
-                    wait = window.wait(total)
-                    if wait > 0:
-                        refused[id(window)] = min(total, refused.get(id(window), math.inf))
-                        delay = max(delay, wait)
-                if delay > 0 or pause > 0:
-                    if first_delay is None:
-                        first_delay = max(delay, pause)
-                    if pause > 0 or id(self.app.requests) in refused:
-                        break  # nothing fits before the pause ends / every item is charged there
+                item = charges[item_plan[i]]
+                fits = pause <= 0
+                skip = False
+                for k, units in item:
+                    total = held[k] + units
+                    if total >= refused[k]:
+                        skip = True  # a refusal came first, so first_delay is set
+                        break
+                    if fits and not used[k] + total <= ceiling[k]:
+                        fits = False
+                if skip:
                     continue
-                chosen.append(i)
-                for window, total in charges:
-                    needs[id(window)] = (window, total)
-                if user is not None:
-                    per_mailbox[user] = per_mailbox.get(user, 0) + 1
+                if fits:
+                    chosen.append(i)
+                    for k, units in item:
+                        held[k] += units
+                        touched[k] = True
+                    if user is not None:
+                        per_mailbox[user] = per_mailbox.get(user, 0) + 1
+                    continue
+                delay = 0.0
+                for k, units in item:
+                    total = held[k] + units
+                    if not used[k] + total <= ceiling[k]:
+                        if total < refused[k]:
+                            refused[k] = total
+                        if first_delay is None:
+                            delay = max(delay, windows[k].wait(total))
+                if first_delay is None:
+                    first_delay = max(delay, pause)
+                if pause > 0 or refused[0] < math.inf:
+                    break  # nothing fits before the pause ends / every item is charged there
             if chosen:
-                return chosen, needs
+                return chosen, {
+                    id(windows[k]): (windows[k], held[k]) for k in range(n) if touched[k]
+                }
             await self._sleep(max(first_delay or 0.0, 1e-3))
+
+    def _fit_whole(
+        self, costs: Sequence[RequestCost], caps: Mapping[str, int], now: float
+    ) -> tuple[list[int], dict[int, tuple[RateWindow, float]]] | None:
+        """Every item under its mailbox cap and their units, if all of them fit at once; else None.
+
+        The units are those :meth:`charges` counts (keep the two in step), summed by
+        window in item order; the caller then has nothing to try item by item.
+        """
+        chosen: list[int] = []
+        per_mailbox: dict[str, int] = {}
+        upload: dict[str, float] = {}
+        teams = 0
+        for i, cost in enumerate(costs):
+            user = cost.mailbox
+            if user is not None:
+                taken = per_mailbox.get(user, 0)
+                if taken >= caps.get(user, 0):
+                    continue
+                per_mailbox[user] = taken + 1
+                if cost.upload_bytes:
+                    upload[user] = upload.get(user, 0.0) + cost.upload_bytes
+            if cost.teams:
+                teams += 1
+            chosen.append(i)
+        if not chosen:
+            return None
+        needs: dict[int, tuple[RateWindow, float]] = {}
+        totals: list[tuple[RateWindow, float]] = [(self.app.requests, float(len(chosen)))]
+        if teams:
+            totals += [(self.app.teams, float(teams)), (self.teams, float(teams))]
+        for window, total in totals:
+            used, ceiling = window.room(now)
+            if not used + total <= ceiling:
+                return None
+            needs[id(window)] = (window, total)
+        mailboxes = self._mailboxes
+        for user, count in per_mailbox.items():
+            pacer = mailboxes.get(user) or self.mailbox(user)
+            window, total = pacer.requests, float(count)
+            used, ceiling = window.room(now)
+            if not used + total <= ceiling:
+                return None
+            needs[id(window)] = (window, total)
+            sent = upload.get(user)
+            if sent is not None:
+                window = pacer.upload
+                used, ceiling = window.room(now)
+                if not used + sent <= ceiling:
+                    return None
+                needs[id(window)] = (window, sent)
+        return chosen, needs
 
     def throttled(
         self,
