@@ -1056,14 +1056,7 @@ class MigrationRunner:
         return await self._conflict(ctx, plan, event)
 
     async def _send(self, ctx: _Context, plans: list[_Plan]) -> list[BaseException | None]:
-        """PATCH the plans (one call, or a ``$batch``); per plan None on 2xx, else the error."""
-        if len(plans) == 1:
-            plan = plans[0]
-            try:
-                await self.client.patch_event(ctx.user, plan.event_id, _patch_body(plan), plan.etag)
-            except (GraphError, TransportError, OutcomeUnknown) as exc:
-                return [exc]
-            return [None]
+        """PATCH the plans in ``$batch`` (shared with other users' parts); None on 2xx, else the error."""
         items = [
             BatchItem(
                 "PATCH",

@@ -91,14 +91,25 @@ Send = Callable[[bytes, int], Awaitable[SentBatch]]
 class BatchLane:
     """Merges concurrently submitted batch parts into shared ``$batch`` requests."""
 
-    def __init__(self, send: Send, *, max_items: int = 20, max_in_flight: int = 8) -> None:
+    def __init__(
+        self,
+        send: Send,
+        *,
+        max_items: int = 20,
+        max_in_flight: int = 8,
+        eager_below: int | None = None,
+    ) -> None:
         if max_items < 1 or max_in_flight < 1:
             raise ValueError("max_items and max_in_flight must be at least 1")
+        if eager_below is not None and eager_below < 1:
+            raise ValueError("eager_below must be at least 1")
         if max_items > MAX_BATCH:
             raise ValueError(f"a $batch holds at most {MAX_BATCH} requests")
         self._send = send
         self.max_items = max_items
         self.max_in_flight = max_in_flight
+        # Below this many requests in flight a batch leaves even if not full.
+        self.eager_below = max_in_flight if eager_below is None else min(eager_below, max_in_flight)
         self._queue: deque[_Part] = deque()
         self._in_flight = 0
         self._kick_scheduled = False
@@ -129,22 +140,33 @@ class BatchLane:
         return await part.future
 
     def _kick(self) -> None:
-        """Start as many ``$batch`` requests as free slots allow, each as full as the queue."""
+        """Start ``$batch`` requests while slots are free: full ones always, others when few fly.
+
+        With ``eager_below`` or more requests in flight, a batch that is not full
+        waits in the queue for more parts (the end of any request in flight kicks
+        the lane again); below that, whatever is queued leaves at once.
+        """
         self._kick_scheduled = False
-        while self._queue and self._in_flight < self.max_in_flight:
-            taken: list[_Part] = []
-            size = 0
-            while self._queue:
-                head = self._queue[0]
-                if head.future.done():  # its caller gave up (cancelled) before it left
-                    self._queue.popleft()
+        queue = self._queue
+        while queue and self._in_flight < self.max_in_flight:
+            while queue and queue[0].future.done():  # its caller gave up before it left
+                queue.popleft()
+            count = size = 0
+            for part in queue:
+                if part.future.done():
                     continue
-                if taken and size + len(head.entries) > self.max_items:
+                if size + len(part.entries) > self.max_items:
                     break
-                taken.append(self._queue.popleft())
-                size += len(head.entries)
-            if not taken:
+                count += 1
+                size += len(part.entries)
+            full = count < len(queue) or size >= self.max_items
+            if count == 0 or (not full and self._in_flight >= self.eager_below):
                 return
+            taken: list[_Part] = []
+            while len(taken) < count:
+                part = queue.popleft()
+                if not part.future.done():
+                    taken.append(part)
             self._in_flight += 1
             task = asyncio.get_running_loop().create_task(
                 self._flight(taken), name="mmsd-batch-lane"

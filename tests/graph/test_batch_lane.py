@@ -322,3 +322,29 @@ async def test_aclose_cancels_queued_and_in_flight_parts() -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
     assert len(fake.requests) == 1  # the queued part never left
+
+
+async def test_with_enough_in_flight_a_part_waits_for_others_to_fill_its_batch() -> None:
+    fake = FakeSend()
+    fake.gate = asyncio.Event()
+    lane = BatchLane(fake, max_items=5, max_in_flight=4, eager_below=2)
+    first = asyncio.create_task(lane.send(part("a", 1)))
+    await asyncio.wait_for(fake.entered.wait(), 5.0)
+    fake.entered.clear()
+    second = asyncio.create_task(lane.send(part("b", 1)))  # one in flight: leaves at once
+    await asyncio.wait_for(fake.entered.wait(), 5.0)
+    fake.entered.clear()
+    waiting = [asyncio.create_task(lane.send(part(t, 2))) for t in ("c", "d")]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert len(fake.requests) == 2 and lane.queued == 2  # two in flight: c and d wait
+    filler = asyncio.create_task(lane.send(part("e", 1)))  # 2 + 2 + 1 = 5: a full batch
+    await asyncio.wait_for(fake.entered.wait(), 5.0)
+    assert sorted({u.split("/")[2] for u in fake.urls(2)}) == ["c", "d", "e"]
+    late = asyncio.create_task(lane.send(part("f", 1)))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert len(fake.requests) == 3 and lane.queued == 1  # three in flight, f not full
+    fake.gate.set()  # the flights end: f leaves on its own
+    await asyncio.gather(first, second, *waiting, filler, late)
+    assert fake.urls(3) == ["/users/f/events/1"]
