@@ -234,7 +234,10 @@ class DaemonProcess:
             f"admin_socket = {json.dumps(str(self.socket))}\n"
             f"admin_socket_group = {json.dumps(_group())}\n"
             'metrics_listen = "127.0.0.1:0"\n'
-            "coalesce_seconds = 0.2\n"
+            # Long enough that an sfbUser's two triggers (posted one after the other,
+            # slower on a loaded machine) always coalesce into one migration: with two,
+            # each migration rightly sends its own update.
+            "coalesce_seconds = 1.0\n"
             f"retry_delays_seconds = {json.dumps([0.2] * 9)}\n"
             "[tenants.contoso]\n"
             f"tenant_id = {json.dumps(sim.tenant_id)}\n"
