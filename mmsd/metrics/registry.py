@@ -26,7 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -164,6 +164,8 @@ class Metrics:
         self._tenants: list[str] = []
         self._queues: dict[str, _TenantQueue] = {}
         self._last_refresh: float | None = None
+        # on_request's label children by (tenant, operation, status class)
+        self._request_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         r = self.registry
 
         self.build_info = Gauge(
@@ -302,6 +304,8 @@ class Metrics:
 
     def _remove_tenant(self, tenant: str) -> None:
         self._queues.pop(tenant, None)
+        for key in [k for k in self._request_children if k[0] == tenant]:
+            del self._request_children[key]
         for metric in (
             self.migrations_started,
             self.migrations_finished,
@@ -361,8 +365,15 @@ class Metrics:
     def on_request(self, event: RequestEvent) -> None:
         """Record one Graph request: status class, latency, throttling, Retry-After, retry."""
         tenant, operation = event.tenant, event.operation
-        self.graph_requests.labels(tenant, operation, event.status_class).inc()
-        self.graph_latency.labels(tenant, operation).observe(max(0.0, event.latency_s))
+        key = (tenant, operation, event.status_class)
+        children = self._request_children.get(key)
+        if children is None:  # label lookups cost more than the updates; once per label set
+            children = self._request_children[key] = (
+                self.graph_requests.labels(*key),
+                self.graph_latency.labels(tenant, operation),
+            )
+        children[0].inc()
+        children[1].observe(max(0.0, event.latency_s))
         if event.throttled:
             self.graph_throttled.labels(tenant, operation).inc()
         if event.attempt > 1:
