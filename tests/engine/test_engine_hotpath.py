@@ -185,30 +185,43 @@ async def test_a_failed_meeting_that_is_gone_later_is_skipped_and_the_user_succe
     stored = [e["data"] for e in (await h.get(f"/events/{user}"))["value"]]
     singles = {d["id"] for d in stored if d.get("type") == "singleInstance"}
     client = _client(h)
-    real_patch = client.patch_event
+    real_batch = client.batch
     refused: list[str] = []
     clock = h.sim.clock
     assert isinstance(clock, SimulatedClock)
 
-    async def refuse_then_move_into_the_past(
-        who: str, event_id: str, patch: Any, if_match: str | None = None
-    ) -> dict[str, Any]:
-        if not refused and event_id in singles:
-            refused.append(event_id)
-            # Meanwhile the organizer moved the meeting to yesterday: it is over.
-            start = clock.now() - timedelta(days=1)
-            when = {
-                "start": {"dateTime": start.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
-                "end": {
-                    "dateTime": (start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S"),
-                    "timeZone": "UTC",
-                },
-            }
-            await real_patch(who, event_id, when)
-            raise GraphError(500, "InternalServerError", "boom", operation="patch_event")
-        return await real_patch(who, event_id, patch, if_match)
+    async def refuse_then_move_into_the_past(items: Sequence[BatchItem]) -> list[BatchResult]:
+        """The first PATCH of a single meeting fails (500) after its organizer moved it."""
+        target = next(
+            (
+                i
+                for i in items
+                if i.method == "PATCH" and unquote(i.url).rsplit("/", 1)[-1] in singles
+            ),
+            None,
+        )
+        if refused or target is None:
+            return await real_batch(items)
+        event_id = unquote(target.url).rsplit("/", 1)[-1]
+        refused.append(event_id)
+        # Meanwhile the organizer moved the meeting to yesterday: it is over.
+        start = clock.now() - timedelta(days=1)
+        when = {
+            "start": {"dateTime": start.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
+            "end": {
+                "dateTime": (start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S"),
+                "timeZone": "UTC",
+            },
+        }
+        await client.patch_event(user, event_id, when)
+        rest = [i for i in items if i is not target]
+        answers = iter(await real_batch(rest) if rest else [])
+        boom = GraphError(500, "InternalServerError", "boom", operation="patch_event")
+        return [
+            BatchResult(i, 500, {}, None, boom) if i is target else next(answers) for i in items
+        ]
 
-    client.patch_event = refuse_then_move_into_the_past  # type: ignore[method-assign,assignment]
+    client.batch = refuse_then_move_into_the_past  # type: ignore[method-assign]
     before = await h.counters()
     engine = await _start(h, client, patch_batch_size=1)
     try:
