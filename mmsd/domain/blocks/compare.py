@@ -41,6 +41,7 @@ _VALUE_THEN = re.compile(r"(?:(?:\d[\d ]*\d|\d)#?|[^\s|]+) (\S.*)")
 _ONLY_PUNCT = re.compile(r"^[\W_]*$")
 _TRUNCATED_MARKER = re.compile(r"^\[!(?:OC\(\[\d*\]\)!\])?$", re.I)
 _FULLWIDTH = str.maketrans({"：": ":", "？": "?", "（": "(", "）": ")", "\u00a0": " "})
+_FULLWIDTH_PUNCTUATION = "：？（）"
 
 
 @lru_cache(maxsize=256)
@@ -52,7 +53,11 @@ def fingerprint(block: str, content_type: ContentType) -> str:
     else:
         text = collapse(unwrap_text_links(block))
         links = tuple(text_links(block))
-    return collapse(text.translate(_FULLWIDTH)) + "\x1e" + "\x1f".join(links)
+    # ``text`` is collapsed already (its no-break spaces with it): translating and
+    # collapsing again changes it only when it holds full-width punctuation.
+    if not text.isascii() and any(c in text for c in _FULLWIDTH_PUNCTUATION):
+        text = collapse(text.translate(_FULLWIDTH))
+    return text + "\x1e" + "\x1f".join(links)
 
 
 def same_block(a: str, b: str, content_type: ContentType) -> bool:
@@ -72,7 +77,7 @@ def looks_hand_edited(block: str, content_type: ContentType, language: str | Non
     raw = (
         html_visible_lines(block) if content_type is ContentType.HTML else text_visible_lines(block)
     )
-    lines = [_folded(line) for line in raw]
+    lines = [folded_line(line) for line in raw]
     i = 0
     while i < len(lines):
         step = _known_run(lines, i)
@@ -105,7 +110,7 @@ def _known_run(lines: list[str], i: int) -> int:
 
 
 @lru_cache(maxsize=4096)
-def _folded(line: str) -> str:
+def folded_line(line: str) -> str:
     """A visible line without URLs, folded; cached, since template lines recur in every block."""
     return strings.fold(without_urls(line))
 

@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass
 
 from mmsd.domain.blocks import strings
+from mmsd.domain.blocks.compare import folded_line
 from mmsd.domain.blocks.model import (
     BlockFormat,
     BlockKind,
@@ -47,7 +48,6 @@ from mmsd.domain.blocks.text import (
     html_visible_lines,
     text_links,
     text_visible_lines,
-    without_urls,
 )
 
 _EVIDENCE: dict[BlockKind, re.Pattern[str]] = {
@@ -60,10 +60,21 @@ _EVIDENCE: dict[BlockKind, re.Pattern[str]] = {
         r"OutJoinLink|\[!OC\(\[|(?:/|%2F)meet(?:/|%2F)|(?://|%2F%2F)meet\.", re.I
     ),
 }
+_TEAMS_EVIDENCE_AT_DOT = re.compile(
+    r"\.(?<=teams\.)(?:microsoft\.com|live\.com|microsoft\.us)(?:/|%2F)"
+    r"(?:l(?:/|%2F)meetup-join|meet)(?:/|%2F)",
+    re.I,
+)
+"""The Teams evidence pattern matched from its first dot (a literal: fast to search for),
+"teams" checked behind it; a match at a dot ``d`` is the evidence pattern's at ``d - 5``."""
 _MARKERS: dict[BlockKind, tuple[str, ...]] = {
     BlockKind.TEAMS: ("meet_invite_block.",),
     BlockKind.SKYPE: ("OutJoinLink", "[!OC(["),
 }
+_TAG_AT_FAST = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:_.-]*)(?:\s[^>]*)?/?>")
+"""``TAG_AT`` with ``[^>]`` for ``[^<>]``: the same match when it holds no second ``<``."""
+_MARKER_RARE_CHAR = {"meet_invite_block.": "_", "OutJoinLink": "J", "[!OC([": "!"}
+"""A character of each marker that is rare in organizers' text."""
 _TEAMS_CHROME = re.compile(r"meetingOptions|aka\.ms/JoinTeamsMeeting", re.I)
 _TEAMS_JOIN_URL = re.compile(
     r"^https?://[^/?#]*teams\.(?:microsoft\.com|live\.com|microsoft\.us)/(?:l/meetup-join/|meet/)",
@@ -81,6 +92,26 @@ _PASSCODE = re.compile(
     r"|Codice passcode)\s*:\s*(\S+)",
     re.I,
 )
+_PASSCODE_HINTS = (
+    ("code", 4),  # Passcode, Kenncode
+    ("cod", 0),  # Code secret, Codice passcode
+    ("cód", 0),  # Código de acceso
+    ("contra", 0),  # Contraseña
+    ("enha", 1),  # Senha
+    ("密", 0),  # 密码, 密碼
+    ("パスコード", 0),
+)
+"""A piece of each ``_PASSCODE`` keyword (no i, k or s: ``re.I`` matches those to other
+letters too) and its offset in the keyword."""
+_NEWEST_LINE_STARTS = tuple(
+    sorted(
+        {strings.fold(s.join_now) for s in strings.TEAMS.values()}
+        | {strings.fold(s.for_organizers) for s in strings.TEAMS.values()}
+    )
+)
+"""How the newest layout's text lines start ("Join the meeting now", "For organizers:")."""
+_WEB_APP_SUFFIX = re.compile(r"[?&]sl=1?$")
+_NOT_DIGIT = re.compile(r"\D")
 _NEWEST_HELP_LINK = re.compile(r"aka\.ms/JoinTeamsMeeting\?omkt=", re.I)
 _SPACE_CHARS = " \t\r\n\f\v\u00a0"
 _NBSP_ENTITIES = ("&nbsp;", "&#160;", "&#xa0;", "&#xA0;")
@@ -156,10 +187,17 @@ def _outside(body: str, marker: str, spans: list[_Span]) -> bool:
     """Whether ``marker`` occurs in the body outside every found block."""
     pos = 0
     for span in sorted(spans, key=lambda s: s.start):
-        if body.find(marker, pos, span.start) >= 0:
+        if _occurs(body, marker, pos, span.start):
             return True
         pos = max(pos, span.end)
-    return body.find(marker, pos) >= 0
+    return _occurs(body, marker, pos, len(body))
+
+
+def _occurs(body: str, marker: str, start: int, end: int) -> bool:
+    """``body.find(marker, start, end) >= 0``, first asking for one rare character of it
+    (searching for one character is much faster than for a string)."""
+    rare = _MARKER_RARE_CHAR.get(marker, marker[0])
+    return body.find(rare, start, end) >= 0 and body.find(marker, start, end) >= 0
 
 
 # -- delimiter lines -------------------------------------------------------
@@ -245,7 +283,7 @@ def _tag_ending_at(body: str, pos: int) -> tuple[int, bool, str] | None:
     lt = body.rfind("<", 0, pos - 1)
     if lt < 0:
         return None
-    m = TAG_AT.match(body, lt)
+    m = _tag_at(body, lt)
     if m is None or m.end() != pos:
         return None
     return lt, m.group(1) == "/", m.group(2).lower()
@@ -256,10 +294,21 @@ def _tag_starting_at(body: str, pos: int) -> tuple[int, bool, str] | None:
     if body.startswith("<!--", pos):
         gt = body.find("-->", pos + 4)
         return (gt + 3, False, "!--") if gt >= 0 else None
-    m = TAG_AT.match(body, pos)
+    m = _tag_at(body, pos)
     if m is None:
         return None
     return m.end(), m.group(1) == "/", m.group(2).lower()
+
+
+def _tag_at(body: str, pos: int) -> re.Match[str] | None:
+    """``TAG_AT.match(body, pos)``, by the faster ``_TAG_AT_FAST`` when that holds one ``<``.
+
+    The two differ only where ``[^>]`` runs over a ``<`` that ``[^<>]`` stops at.
+    """
+    m = _TAG_AT_FAST.match(body, pos)
+    if m is not None and body.find("<", pos + 1, m.end()) >= 0:
+        return TAG_AT.match(body, pos)
+    return m
 
 
 def _is_inline(name: str) -> bool:
@@ -313,19 +362,27 @@ def _html_line(body: str, s: int, e: int) -> _Line | None:
 # -- pairing ---------------------------------------------------------------
 
 
+def _has_evidence(kind: BlockKind, body: str, start: int, end: int) -> bool:
+    """Whether ``_EVIDENCE[kind]`` matches within ``body[start:end]``."""
+    if kind is BlockKind.TEAMS:
+        # A match of the evidence pattern at s is one of the dot pattern at s + 5
+        # (its look-behind may read before ``pos``, so it starts at ``start + 5``).
+        return _TEAMS_EVIDENCE_AT_DOT.search(body, start + 5, end) is not None
+    return _EVIDENCE[kind].search(body, start, end) is not None
+
+
 def _pair(body: str, lines: list[_Line], kind: BlockKind) -> tuple[list[_Span], list[str]]:
-    evidence = _EVIDENCE[kind]
     spans: list[_Span] = []
     paired: set[int] = set()
     i = 0
     while i < len(lines) - 1:
-        if evidence.search(body, lines[i].end, lines[i + 1].start) is None:
+        if not _has_evidence(kind, body, lines[i].end, lines[i + 1].start):
             i += 1
             continue
         j = i + 1
         if kind is BlockKind.TEAMS and j + 1 < len(lines):
             a, b = lines[j].end, lines[j + 1].start
-            if evidence.search(body, a, b) is None and _TEAMS_CHROME.search(body, a, b):
+            if not _has_evidence(kind, body, a, b) and _TEAMS_CHROME.search(body, a, b):
                 j += 1
         spans.append(_Span(kind, lines[i].start, lines[j].end))
         paired.update(range(i, j + 1))
@@ -336,7 +393,9 @@ def _pair(body: str, lines: list[_Line], kind: BlockKind) -> tuple[list[_Span], 
             continue
         before = lines[k - 1].end if k > 0 else 0
         after = lines[k + 1].start if k + 1 < len(lines) else len(body)
-        if evidence.search(body, line.end, after) or evidence.search(body, before, line.start):
+        if _has_evidence(kind, body, line.end, after) or _has_evidence(
+            kind, body, before, line.start
+        ):
             damage.append(f"{kind.value} delimiter line without its partner")
             break
     return spans, damage
@@ -426,7 +485,7 @@ def _join_urls(kind: BlockKind, links: list[str]) -> list[str]:
         else:
             if not _SKYPE_JOIN_URL.match(url):
                 continue
-            url = re.sub(r"[?&]sl=1?$", "", url)
+            url = _WEB_APP_SUFFIX.sub("", url)
         if url not in out:
             out.append(url)
     return out
@@ -436,7 +495,7 @@ def _ids(kind: BlockKind, joined: str) -> tuple[str | None, str | None]:
     meeting_id: str | None = None
     conference_id: str | None = None
     for m in _ID_VALUE.finditer(joined):
-        digits = re.sub(r"\D", "", m.group(1))
+        digits = _NOT_DIGIT.sub("", m.group(1))
         if kind is BlockKind.SKYPE or m.group(2) == "#":
             conference_id = conference_id or digits
         else:
@@ -445,8 +504,28 @@ def _ids(kind: BlockKind, joined: str) -> tuple[str | None, str | None]:
 
 
 def _passcode(joined: str) -> str | None:
-    m = _PASSCODE.search(joined)
+    m = _PASSCODE.search(joined, _passcode_search_start(joined))
     return m.group(1) if m else None
+
+
+def _passcode_search_start(joined: str) -> int:
+    """Where ``_PASSCODE`` can first match: a lower bound found with fast ``str.find``.
+
+    ``_PASSCODE`` is case-insensitive, so it scans every position slowly. Each
+    keyword holds a hint (``_PASSCODE_HINTS``) whose letters ``re.IGNORECASE``
+    matches only to characters that ``str.lower`` maps to the hint's letters; so
+    in the lower-cased text (when it keeps every position) a match at ``s`` has
+    its hint at ``s + offset``. No hint: no match.
+    """
+    lowered = joined.lower()
+    if len(lowered) != len(joined):
+        return 0  # a character lower-cased to two: positions moved, scan it all
+    start = len(joined) + 1  # past the end: search finds nothing
+    for hint, offset in _PASSCODE_HINTS:
+        i = lowered.find(hint)
+        if i >= 0:
+            start = min(start, max(i - offset, 0))
+    return start
 
 
 def _language(
@@ -462,13 +541,13 @@ def _language(
         if m:
             return LCID_TAGS.get(int(m.group(1)))
     else:
-        m = _LANG_ATTR.search(segment) if ctype is ContentType.HTML else None
+        m = _lang_attr(segment) if ctype is ContentType.HTML else None
         m = m or _first(_LANG_PARAM, [segment, *links])
         if m:
             return m.group(1)
     votes: dict[str, int] = {}
     for line in lines:
-        for part in strings.fold(without_urls(line)).split("|"):
+        for part in folded_line(line).split("|"):
             lang = strings.TEMPLATE_LINES.get(part.strip())
             if lang is not None:
                 votes[lang] = votes.get(lang, 0) + 1
@@ -480,6 +559,17 @@ def _language(
         return None
     table = strings.SKYPE if kind is BlockKind.SKYPE else strings.TEAMS
     return table[pick].tag
+
+
+def _lang_attr(segment: str) -> re.Match[str] | None:
+    """``_LANG_ATTR.search(segment)``: tried only where the literal ``lang`` it needs occurs."""
+    pos = segment.find("lang")
+    while pos >= 0:
+        m = _LANG_ATTR.match(segment, pos)  # (its \b reads the character before pos)
+        if m is not None:
+            return m
+        pos = segment.find("lang", pos + 1)
+    return None
 
 
 def _first(pattern: re.Pattern[str], texts: list[str]) -> re.Match[str] | None:
@@ -507,12 +597,8 @@ def _format(
         # The newest layout's "Need help?" link names the market (any language).
         if any(_NEWEST_HELP_LINK.search(link) for link in links):
             return BlockFormat.MEET_INVITE_BLOCK
-        newest = {strings.fold(s.join_now) for s in strings.TEAMS.values()} | {
-            strings.fold(s.for_organizers) for s in strings.TEAMS.values()
-        }
         for line in lines:
-            folded = strings.fold(line)
-            if any(folded.startswith(n) for n in newest):
+            if strings.fold(line).startswith(_NEWEST_LINE_STARTS):
                 return BlockFormat.MEET_INVITE_BLOCK
     if meeting_id is not None or 'data-tid="meeting-code"' in segment:
         return BlockFormat.TEAMS_2023

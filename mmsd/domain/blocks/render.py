@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import re
+from functools import lru_cache
 
 from mmsd.domain.blocks import strings
 from mmsd.domain.blocks.model import BlockKind, ContentType, MeetingDetails, PhoneNumber
@@ -27,6 +28,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _LONG_UNDERSCORES = re.compile(r"_{20,}")
 _LONG_DOTS = re.compile(r"\.{20,}")
 _SAFE_HREF = re.compile(r"^(?:https?://|tel:)", re.I)
+_SPACE = re.compile(r"\s")
+_NOT_DIAL = re.compile(r"[^\d+]")
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
 
 _FONT = "font-family:'Segoe UI','Helvetica Neue',Helvetica,Arial,sans-serif"
 _SECONDARY = 'class="me-email-text-secondary" style="font-size:14px; color:#616161"'
@@ -64,7 +68,7 @@ def _tag_for(language: str | None, fallback: str) -> str:
     """Keep the caller's tag (``de-AT``) when its language has strings, else the strings' tag."""
     if (
         language
-        and re.fullmatch(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*", language)
+        and _LANGUAGE_TAG.fullmatch(language)
         and language.split("-", 1)[0].casefold() == fallback.split("-", 1)[0].casefold()
     ):
         return language
@@ -73,23 +77,28 @@ def _tag_for(language: str | None, fallback: str) -> str:
 
 def group_digits(value: str) -> str:
     """Digits in groups of three from the left (``291633251`` → ``291 633 251``), as Teams shows them."""
-    digits = re.sub(r"\s", "", value)
+    digits = _SPACE.sub("", value)
     if not digits.isdigit():
         return value
     return " ".join(digits[i : i + 3] for i in range(0, len(digits), 3))
 
 
+@lru_cache(maxsize=1024)
 def _plain(value: str) -> str:
-    """A value safe for one line of text: no line breaks, no control characters, no rule runs."""
+    """A value safe for one line of text: no line breaks, no control characters, no rule runs.
+
+    Cached, like :func:`_e`: the strings of a language recur in every block rendered.
+    """
     value = _LONG_UNDERSCORES.sub("_" * 19, _CONTROL.sub(" ", value))
     return _LONG_DOTS.sub("." * 19, value).strip()
 
 
 def _digits_only(value: str) -> str:
     """A conference ID without the spaces people put into it."""
-    return re.sub(r"\s", "", value)
+    return _SPACE.sub("", value)
 
 
+@lru_cache(maxsize=1024)
 def _e(value: str) -> str:
     """A value safe inside HTML text or a quoted attribute."""
     return html.escape(_plain(value), quote=True)
@@ -104,7 +113,7 @@ def _a(href: str | None, text: str, attrs: str = "") -> str:
 
 
 def _tel(number: str, conference_id: str | None) -> str:
-    dial = re.sub(r"[^\d+]", "", number)
+    dial = _NOT_DIAL.sub("", number)
     return f"tel:{dial},,{conference_id}#" if conference_id else f"tel:{dial}"
 
 

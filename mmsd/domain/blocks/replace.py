@@ -78,6 +78,6 @@ def carries_block(body: str, content_type: ContentType | str, rendered_block: st
 
 def _fit_newlines(new_block: str, old_block: str) -> str:
     """The new block with CRLF line breaks when the old block had them, else as rendered."""
-    if "\r\n" in old_block:
+    if "\r" in old_block and "\r\n" in old_block:  # (one character first: fast when absent)
         return new_block.replace("\r\n", "\n").replace("\n", "\r\n")
     return new_block

@@ -242,11 +242,14 @@ _SKYPE_EXTRA_LINES: tuple[str, ...] = (
 )
 
 _FOLD = str.maketrans({"：": ":", "？": "?", "（": "(", "）": ")", "\u00a0": " ", "，": ","})
+_FOLD_PUNCTUATION = "：？（），"
 
 
 def fold(text: str) -> str:
     """Normalize a visible line for comparison: full-width punctuation, spaces, case."""
-    return " ".join(text.translate(_FOLD).split()).casefold()
+    if not text.isascii() and any(c in text for c in _FOLD_PUNCTUATION):
+        text = text.translate(_FOLD)  # (its no-break space is whitespace to split anyway)
+    return " ".join(text.split()).casefold()
 
 
 def teams_strings(language: str | None) -> TeamsStrings:
