@@ -708,6 +708,17 @@ class _ChargePlan:
     item_plan: list[int]  # per item: its entry in ``charges``
 
 
+class _Line:
+    """The batch parts waiting for room in one window; the one holding ``turn`` polls it."""
+
+    __slots__ = ("key", "members", "turn")
+
+    def __init__(self, key: int) -> None:
+        self.key = key
+        self.members = 0
+        self.turn = asyncio.Lock()
+
+
 class TenantPacer:
     """Per tenant: Teams calls, plus the tenant's mailbox, meeting-quota and sending pacers."""
 
@@ -729,6 +740,8 @@ class TenantPacer:
         self._mailboxes: dict[str, MailboxPacer] = {}
         self._meeting_quotas: dict[str, RollingQuota] = {}
         self._senders: dict[str, SendingPacer] = {}
+        # One waiting batch at a time per full window (by id): see _fit_partial.
+        self._lines: dict[int, _Line] = {}
 
     def mailbox(self, user: str) -> MailboxPacer:
         """The pacer of one mailbox (made on first use; idle ones are forgotten)."""
@@ -882,72 +895,122 @@ class TenantPacer:
         asked of it, so each item would have fitted in turn.
         """
         plan: _ChargePlan | None = None
-        while True:
-            now = self.clock.monotonic()
-            pause = self.directory_paused_until - now
-            if pause <= 0:
-                fitted = self._fit_whole(costs, caps, now)
+        line: _Line | None = None
+        holding = False  # this part holds its line's turn
+        try:
+            while True:
+                fitted, (window, plan), delay = self._fit_pass(costs, caps, plan)
                 if fitted is not None:
                     return fitted
-            if plan is None:
-                plan = self._charge_plan(costs)
-            windows, charges, item_plan = plan.windows, plan.charges, plan.item_plan
-            n = len(windows)
-            used: list[float] = []
-            ceiling: list[float] = []
-            for window in windows:
-                u, c = window.room(now)
-                used.append(u)
-                ceiling.append(c)
-            # Item by item. Within one pass a window's room only shrinks with the units
-            # asked of it: the smallest total each window refused stands for every larger one.
-            first_delay: float | None = None
-            chosen: list[int] = []
-            held = [0.0] * n
-            touched = [False] * n
-            refused = [math.inf] * n
-            per_mailbox: dict[str, int] = {}
-            for i, cost in enumerate(costs):
-                user = cost.mailbox
-                if user is not None and per_mailbox.get(user, 0) >= caps.get(user, 0):
-                    continue
-                item = charges[item_plan[i]]
-                fits = pause <= 0
-                skip = False
+                # Parts refused by the same full window wait in line, one polling it at a
+                # time: when each unit frees, one part takes it instead of every waiting
+                # part waking to re-check all of its items (a thundering herd).
+                if line is None or line.key != window:
+                    if line is not None:
+                        self._leave(line, holding)
+                        holding = False
+                    line = self._lines.get(window)
+                    if line is None:
+                        line = self._lines[window] = _Line(window)
+                    line.members += 1
+                    contended = line.turn.locked()
+                    await line.turn.acquire()
+                    holding = True
+                    if contended:
+                        continue  # the window may have room by now
+                await self._sleep(delay)
+        finally:
+            if line is not None:
+                self._leave(line, holding)
+
+    def _leave(self, line: _Line, holding: bool) -> None:
+        """Leave ``line`` (giving the turn to the next part if held); forget it once empty."""
+        line.members -= 1
+        if holding:
+            line.turn.release()
+        if line.members == 0 and self._lines.get(line.key) is line:
+            del self._lines[line.key]
+
+    def _fit_pass(
+        self,
+        costs: Sequence[RequestCost],
+        caps: Mapping[str, int],
+        plan: _ChargePlan | None,
+    ) -> tuple[
+        tuple[list[int], dict[int, tuple[RateWindow, float]]] | None,
+        tuple[int, _ChargePlan | None],
+        float,
+    ]:
+        """One pass of :meth:`_fit_partial`: (the fit or None, (the window to wait on, plan), delay)."""
+        now = self.clock.monotonic()
+        pause = self.directory_paused_until - now
+        if pause <= 0:
+            fitted = self._fit_whole(costs, caps, now)
+            if fitted is not None:
+                return fitted, (0, plan), 0.0
+        if plan is None:
+            plan = self._charge_plan(costs)
+        windows, charges, item_plan = plan.windows, plan.charges, plan.item_plan
+        n = len(windows)
+        used: list[float] = []
+        ceiling: list[float] = []
+        for window in windows:
+            u, c = window.room(now)
+            used.append(u)
+            ceiling.append(c)
+        # Item by item. Within one pass a window's room only shrinks with the units
+        # asked of it: the smallest total each window refused stands for every larger one.
+        first_delay: float | None = None
+        wait_on = 0  # id of the window the first refused item waits longest for
+        chosen: list[int] = []
+        held = [0.0] * n
+        touched = [False] * n
+        refused = [math.inf] * n
+        per_mailbox: dict[str, int] = {}
+        for i, cost in enumerate(costs):
+            user = cost.mailbox
+            if user is not None and per_mailbox.get(user, 0) >= caps.get(user, 0):
+                continue
+            item = charges[item_plan[i]]
+            fits = pause <= 0
+            skip = False
+            for k, units in item:
+                total = held[k] + units
+                if total >= refused[k]:
+                    skip = True  # a refusal came first, so first_delay is set
+                    break
+                if fits and not used[k] + total <= ceiling[k]:
+                    fits = False
+            if skip:
+                continue
+            if fits:
+                chosen.append(i)
                 for k, units in item:
-                    total = held[k] + units
-                    if total >= refused[k]:
-                        skip = True  # a refusal came first, so first_delay is set
-                        break
-                    if fits and not used[k] + total <= ceiling[k]:
-                        fits = False
-                if skip:
-                    continue
-                if fits:
-                    chosen.append(i)
-                    for k, units in item:
-                        held[k] += units
-                        touched[k] = True
-                    if user is not None:
-                        per_mailbox[user] = per_mailbox.get(user, 0) + 1
-                    continue
-                delay = 0.0
-                for k, units in item:
-                    total = held[k] + units
-                    if not used[k] + total <= ceiling[k]:
-                        if total < refused[k]:
-                            refused[k] = total
-                        if first_delay is None:
-                            delay = max(delay, windows[k].wait(total))
-                if first_delay is None:
-                    first_delay = max(delay, pause)
-                if pause > 0 or refused[0] < math.inf:
-                    break  # nothing fits before the pause ends / every item is charged there
-            if chosen:
-                return chosen, {
-                    id(windows[k]): (windows[k], held[k]) for k in range(n) if touched[k]
-                }
-            await self._sleep(max(first_delay or 0.0, 1e-3))
+                    held[k] += units
+                    touched[k] = True
+                if user is not None:
+                    per_mailbox[user] = per_mailbox.get(user, 0) + 1
+                continue
+            delay = 0.0
+            for k, units in item:
+                total = held[k] + units
+                if not used[k] + total <= ceiling[k]:
+                    if total < refused[k]:
+                        refused[k] = total
+                    if first_delay is None:
+                        wait = windows[k].wait(total)
+                        if wait >= delay:
+                            delay, wait_on = wait, id(windows[k])
+            if first_delay is None:
+                first_delay = max(delay, pause)
+            if pause > 0 or refused[0] < math.inf:
+                break  # nothing fits before the pause ends / every item is charged there
+        if chosen:
+            fit = chosen, {id(windows[k]): (windows[k], held[k]) for k in range(n) if touched[k]}
+            return fit, (0, plan), 0.0
+        if pause > 0 and (first_delay or 0.0) <= pause:
+            wait_on = id(self)  # the directory pause: every part waits on it
+        return None, (wait_on, plan), max(first_delay or 0.0, 1e-3)
 
     def _fit_whole(
         self, costs: Sequence[RequestCost], caps: Mapping[str, int], now: float

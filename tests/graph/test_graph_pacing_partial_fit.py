@@ -44,3 +44,47 @@ async def test_a_full_app_window_waits_for_its_first_stamp(
     assert sleep.total == pytest.approx(5.0)  # until the t=0 request leaves the window
     assert rest.chosen == [0]  # the t=1 pair is still inside it
     rest.release()
+
+
+class _CountingSleep:
+    """A sleep that advances the manual clock after yielding, counting parts asleep at once."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.asleep = 0
+        self.peak = 0
+        self.calls = 0
+
+    async def __call__(self, seconds: float) -> None:
+        import asyncio
+
+        self.calls += 1
+        self.asleep += 1
+        self.peak = max(self.peak, self.asleep)
+        for _ in range(3):  # let every other waiting part run meanwhile
+            await asyncio.sleep(0)
+        self.clock.advance(max(0.0, seconds))
+        self.asleep -= 1
+
+
+async def test_parts_waiting_for_one_full_window_poll_it_one_at_a_time_in_order(
+    clock: ManualClock,
+) -> None:
+    import asyncio
+
+    sleep = _CountingSleep(clock)
+    pacer = TenantPacer(clock, GraphLimits(teams_requests=2, teams_window_s=1.0), sleep=sleep)
+    teams = RequestCost(teams=True)
+    for _ in range(2):
+        (await pacer.acquire([teams])).release()  # the window is full until t=1
+    order: list[int] = []
+
+    async def part(n: int) -> None:
+        permit = await pacer.acquire([teams, teams], partial=True)
+        order.append(n)
+        permit.release()
+
+    await asyncio.gather(*(part(n) for n in range(5)))
+    assert order == [0, 1, 2, 3, 4]  # first come, first served
+    assert sleep.peak == 1  # never a herd of parts re-checking the same window
+    assert not pacer._lines  # every line is gone once empty
