@@ -809,7 +809,6 @@ class MigrationRunner:
                 plan.new_join_url,
             )
             return None
-        fitted = result.body[result.new_start : result.new_end]
         note = plan.note
         if result.hand_edited and HAND_EDIT_NOTE not in (note or ""):
             note = f"{note} | {HAND_EDIT_NOTE}" if note else HAND_EDIT_NOTE
@@ -817,7 +816,9 @@ class MigrationRunner:
             plan,
             note=note,
             new_body=result.body,
-            digest=block_digest(fitted, verdict.content_type),
+            # The block as rendered: the fingerprint ignores line breaks, so its digest is
+            # the one of the spliced (perhaps CRLF) copy, and same_block cached it already.
+            digest=block_digest(plan.new_block, verdict.content_type),
             content_type=verdict.content_type,
         )
 

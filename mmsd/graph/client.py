@@ -850,7 +850,8 @@ class GraphClient:
         for i in group:
             item = items[i]
             answer = answers.get(str(i)) or RawItemResponse(0, {}, None)
-            retry_after = parse_retry_after(answer.headers.get("retry-after"), self._clock.now())
+            header = answer.headers.get("retry-after")
+            retry_after = None if header is None else parse_retry_after(header, self._clock.now())
             self._observe(
                 item.operation, answer.status, latency, retry_after, attempts[i], batched=True
             )

@@ -497,7 +497,8 @@ class Store:
 
     async def _reading(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run ``work`` (one statement: SQLite reads it from one snapshot) on the reader."""
-        return await _on_thread(self._ro, work)
+        result: _T = await self._ro._execute(lambda: work(self._ro._conn))
+        return result
 
     async def _snapshot(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run ``work`` (several statements that must agree) in one read transaction."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
+from urllib.parse import unquote
 
 from engine_checks import expected_updates, message_delta, patch_delta, trigger, updated_events
 from engine_testkit import TENANT, Harness
@@ -11,7 +13,7 @@ from engine_testkit import TENANT, Harness
 from mmsd.domain.model import MigrationState
 from mmsd.engine.service import Engine
 from mmsd.engine.settings import EngineSettings
-from mmsd.graph import GraphClient, GraphLimits
+from mmsd.graph import BatchItem, BatchResult, GraphClient, GraphLimits
 
 
 async def _assert_exactly_once(
@@ -87,21 +89,24 @@ async def test_412_from_an_organizer_edit_keeps_the_edit(harness: Harness) -> No
     secret = h.tmp / "client-secret"
     settings = h.config.tenants[TENANT].graph_settings() | {"client_secret_file": str(secret)}
     client = GraphClient.from_config(settings, tenant=TENANT, clock=h.sim.clock)
-    real_patch = client.patch_event
+    real_batch = client.batch
     edited: list[str] = []
     marker = "ORGANIZER-EDIT-\u00e9\u4f1a"
 
-    async def patch_after_a_concurrent_edit(
-        who: str, event_id: str, patch: Any, if_match: str | None = None
-    ) -> dict[str, Any]:
-        if not edited:
+    async def patch_after_a_concurrent_edit(items: Sequence[BatchItem]) -> list[BatchResult]:
+        """Right before mmsd's first PATCH leaves, the organizer edits the same event."""
+        patch = next((i for i in items if i.method == "PATCH"), None)
+        if patch is not None and not edited:
+            event_id = unquote(patch.url).rsplit("/", 1)[-1]
             edited.append(event_id)
-            current = await client.get_event(who, event_id)  # html, as the organizer sees it
+            current = await client.get_event(user, event_id)  # html, as the organizer sees it
             body = current["body"]["content"] + f"<p>{marker}</p>"
-            await real_patch(who, event_id, {"body": {"contentType": "html", "content": body}})
-        return await real_patch(who, event_id, patch, if_match)
+            await client.patch_event(
+                user, event_id, {"body": {"contentType": "html", "content": body}}
+            )
+        return await real_batch(items)
 
-    client.patch_event = patch_after_a_concurrent_edit  # type: ignore[method-assign,assignment]
+    client.batch = patch_after_a_concurrent_edit  # type: ignore[method-assign]
     await h.open_store()
     assert h.store is not None
     h.engine = await Engine.start(
@@ -139,12 +144,20 @@ async def test_meetings_that_keep_failing_are_retried_then_failed(harness: Harne
         settings, tenant=TENANT, clock=h.sim.clock, limits=GraphLimits()
     )
 
-    async def always_refused(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    real_batch = client.batch
+
+    async def patches_always_refused(items: Sequence[BatchItem]) -> list[BatchResult]:
+        """Every PATCH fails (500) without reaching Graph; the reads go through."""
         from mmsd.graph import GraphError
 
-        raise GraphError(500, "InternalServerError", "boom", operation="patch_event")
+        boom = GraphError(500, "InternalServerError", "boom", operation="patch_event")
+        reads = iter(await real_batch([i for i in items if i.method != "PATCH"]))
+        return [
+            BatchResult(i, 500, {}, None, boom) if i.method == "PATCH" else next(reads)
+            for i in items
+        ]
 
-    client.patch_event = always_refused  # type: ignore[method-assign]
+    client.batch = patches_always_refused  # type: ignore[method-assign]
     await h.open_store()
     assert h.store is not None
     h.engine = await Engine.start(
