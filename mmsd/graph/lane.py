@@ -142,31 +142,34 @@ class BatchLane:
     def _kick(self) -> None:
         """Start ``$batch`` requests while slots are free: full ones always, others when few fly.
 
-        With ``eager_below`` or more requests in flight, a batch that is not full
-        waits in the queue for more parts (the end of any request in flight kicks
-        the lane again); below that, whatever is queued leaves at once.
+        A batch takes the queued parts that fit, first fit in arrival order (the
+        oldest part always goes first; a part too large for the room left waits for
+        the next batch, at its head). With ``eager_below`` or more requests in
+        flight, a batch with room left and nothing else queued waits for more parts
+        (the end of any request in flight kicks the lane again); below that,
+        whatever is queued leaves at once.
         """
         self._kick_scheduled = False
-        queue = self._queue
-        while queue and self._in_flight < self.max_in_flight:
-            while queue and queue[0].future.done():  # its caller gave up before it left
-                queue.popleft()
-            count = size = 0
-            for part in queue:
-                if part.future.done():
-                    continue
-                if size + len(part.entries) > self.max_items:
-                    break
-                count += 1
-                size += len(part.entries)
-            full = count < len(queue) or size >= self.max_items
-            if count == 0 or (not full and self._in_flight >= self.eager_below):
-                return
+        while self._queue and self._in_flight < self.max_in_flight:
             taken: list[_Part] = []
-            while len(taken) < count:
-                part = queue.popleft()
-                if not part.future.done():
+            left: deque[_Part] = deque()
+            size = 0
+            for part in self._queue:
+                if part.future.done():  # its caller gave up (cancelled) before it left
+                    continue
+                if size + len(part.entries) <= self.max_items:
                     taken.append(part)
+                    size += len(part.entries)
+                else:
+                    left.append(part)
+            if not taken:
+                self._queue = left
+                return
+            full = bool(left) or size >= self.max_items
+            if not full and self._in_flight >= self.eager_below:
+                self._queue = deque(taken)
+                return
+            self._queue = left
             self._in_flight += 1
             task = asyncio.get_running_loop().create_task(
                 self._flight(taken), name="mmsd-batch-lane"

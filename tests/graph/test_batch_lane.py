@@ -348,3 +348,13 @@ async def test_with_enough_in_flight_a_part_waits_for_others_to_fill_its_batch()
     fake.gate.set()  # the flights end: f leaves on its own
     await asyncio.gather(first, second, *waiting, filler, late)
     assert fake.urls(3) == ["/users/f/events/1"]
+
+
+async def test_a_part_too_large_for_the_room_left_waits_while_smaller_ones_fill_it() -> None:
+    fake = FakeSend()
+    lane = BatchLane(fake, max_items=20)
+    await asyncio.gather(
+        lane.send(part("big", 15)), lane.send(part("mid", 10)), lane.send(part("small", 5))
+    )
+    tags = [sorted({u.split("/")[2] for u in fake.urls(n)}) for n in range(len(fake.requests))]
+    assert tags == [["big", "small"], ["mid"]]  # first fit, the oldest part first
