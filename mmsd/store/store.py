@@ -496,7 +496,11 @@ class Store:
         return await _on_thread(self._db, partial(_in_transaction, "BEGIN IMMEDIATE", work))
 
     async def _reading(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        """Run ``work`` (one statement: SQLite reads it from one snapshot) on the reader."""
+        """Run ``work`` (one statement: SQLite reads it from one snapshot) on the reader.
+
+        One call on the reader's thread, as :func:`_on_thread` makes, but not waited for
+        to the end when the caller is cancelled: a read leaves nothing to settle.
+        """
         result: _T = await self._ro._execute(lambda: work(self._ro._conn))
         return result
 
