@@ -85,14 +85,8 @@ async def test_an_edit_after_listing_survives_without_if_match(harness: Harness)
             for r, i in zip(await real_batch(stripped), items, strict=True)
         ]
 
-    async def patch_without_if_match(
-        who: str, event_id: str, patch: Any, if_match: str | None = None
-    ) -> dict[str, Any]:
-        return await real_patch(who, event_id, patch, None)
-
     client.list_events = list_then_edit  # type: ignore[method-assign]
     client.batch = batch_without_if_match  # type: ignore[method-assign]
-    client.patch_event = patch_without_if_match  # type: ignore[method-assign,assignment]
     before = await h.counters()
     engine = await _start(h, client)
     try:
