@@ -62,8 +62,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     def _open(self) -> aiohttp.ClientSession:
         session = self._session
         if session is None or session.closed:
+            # The trust store httpx would use (certifi's bundle, SSL_CERT_FILE/DIR).
             ssl_arg: ssl.SSLContext | bool = (
-                self._verify if isinstance(self._verify, ssl.SSLContext) else bool(self._verify)
+                httpx.create_ssl_context(verify=self._verify, trust_env=self._trust_env)
+                if self._verify is not False
+                else False
             )
             connector = aiohttp.TCPConnector(
                 limit=self._max_connections,
