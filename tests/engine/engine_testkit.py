@@ -14,6 +14,7 @@ from mmsd.config import Config, TenantConfig
 from mmsd.domain.model import MigrationState, StatusRecord
 from mmsd.engine.service import Engine
 from mmsd.engine.settings import EngineSettings
+from mmsd.graph import GraphClient
 from mmsd.sim.server import Simulator
 from mmsd.store import Store
 
@@ -109,7 +110,22 @@ class Harness:
         self.store = await Store.open(self.tmp / "state" / "mmsd.sqlite3", clock=self.sim.clock)
         return self.store
 
-    async def start(self, *, poll_licences: bool = False, **overrides: Any) -> Engine:
+    def client(self, **options: Any) -> GraphClient:
+        """A Graph client of the tenant (its own, to wrap in a test), on the simulator's clock."""
+        secret = self.tmp / "client-secret"
+        settings = self.config.tenants[TENANT].graph_settings() | {
+            "client_secret_file": str(secret)
+        }
+        return GraphClient.from_config(settings, tenant=TENANT, clock=self.sim.clock, **options)
+
+    async def start(
+        self,
+        *,
+        poll_licences: bool = False,
+        client: GraphClient | None = None,
+        **overrides: Any,
+    ) -> Engine:
+        """Start the engine (``client``: the tenant's Graph client, else one of its own)."""
         if self.store is None:
             await self.open_store()
         assert self.store is not None
@@ -122,6 +138,7 @@ class Harness:
             clock=self.sim.clock,
             observer=self.observer,
             settings=settings,
+            clients=None if client is None else {TENANT: client},
             poll_licences=poll_licences,
         )
         return self.engine

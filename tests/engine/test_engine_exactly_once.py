@@ -11,9 +11,7 @@ from engine_checks import expected_updates, message_delta, patch_delta, trigger,
 from engine_testkit import TENANT, Harness
 
 from mmsd.domain.model import MigrationState
-from mmsd.engine.service import Engine
-from mmsd.engine.settings import EngineSettings
-from mmsd.graph import BatchItem, BatchResult, GraphClient, GraphLimits
+from mmsd.graph import BatchItem, BatchResult, GraphLimits
 
 
 async def _assert_exactly_once(
@@ -86,9 +84,7 @@ async def test_abrupt_stop_after_an_applied_patch_resumes_exactly_once(harness: 
 async def test_412_from_an_organizer_edit_keeps_the_edit(harness: Harness) -> None:
     h = harness
     user = (await h.users("ordinary"))[1]["id"]
-    secret = h.tmp / "client-secret"
-    settings = h.config.tenants[TENANT].graph_settings() | {"client_secret_file": str(secret)}
-    client = GraphClient.from_config(settings, tenant=TENANT, clock=h.sim.clock)
+    client = h.client()
     real_batch = client.batch
     edited: list[str] = []
     marker = "ORGANIZER-EDIT-\u00e9\u4f1a"
@@ -107,17 +103,8 @@ async def test_412_from_an_organizer_edit_keeps_the_edit(harness: Harness) -> No
         return await real_batch(items)
 
     client.batch = patch_after_a_concurrent_edit  # type: ignore[method-assign]
-    await h.open_store()
-    assert h.store is not None
-    h.engine = await Engine.start(
-        h.config,
-        h.store,
-        clock=h.sim.clock,
-        observer=h.observer,
-        settings=EngineSettings.from_config(h.config, patch_batch_size=1, tick_seconds=0.5),
-        clients={TENANT: client},
-        poll_licences=False,
-    )
+    await h.start(client=client, patch_batch_size=1)
+    assert h.store is not None and h.engine is not None
     try:
         await h.engine.submit_trigger(
             TENANT, trigger(h, {"type": "userMovedToOnline", "identity": user})
@@ -138,11 +125,7 @@ async def test_412_from_an_organizer_edit_keeps_the_edit(harness: Harness) -> No
 async def test_meetings_that_keep_failing_are_retried_then_failed(harness: Harness) -> None:
     h = harness
     user = (await h.users("ordinary"))[3]["id"]
-    secret = h.tmp / "client-secret"
-    settings = h.config.tenants[TENANT].graph_settings() | {"client_secret_file": str(secret)}
-    client = GraphClient.from_config(
-        settings, tenant=TENANT, clock=h.sim.clock, limits=GraphLimits()
-    )
+    client = h.client(limits=GraphLimits())
 
     real_batch = client.batch
 
@@ -158,17 +141,8 @@ async def test_meetings_that_keep_failing_are_retried_then_failed(harness: Harne
         ]
 
     client.batch = patches_always_refused  # type: ignore[method-assign]
-    await h.open_store()
-    assert h.store is not None
-    h.engine = await Engine.start(
-        h.config,
-        h.store,
-        clock=h.sim.clock,
-        observer=h.observer,
-        settings=EngineSettings.from_config(h.config, patch_batch_size=1, tick_seconds=0.5),
-        clients={TENANT: client},
-        poll_licences=False,
-    )
+    await h.start(client=client, patch_batch_size=1)
+    assert h.store is not None and h.engine is not None
     retries: list[int] = []
     store = h.store
 

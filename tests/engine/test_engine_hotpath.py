@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 from urllib.parse import unquote
 
 import pytest
@@ -21,9 +20,7 @@ from engine_testkit import NOW, TENANT, Harness
 from mmsd.clock import SimulatedClock
 from mmsd.domain.model import MeetingOutcome, MigrationState
 from mmsd.engine.migrate import MEETING_GONE, _TeamsLookups
-from mmsd.engine.service import Engine
-from mmsd.engine.settings import EngineSettings
-from mmsd.graph import BatchItem, BatchResult, GraphClient, GraphError, RequestEvent
+from mmsd.graph import BatchItem, BatchResult, GraphError, RequestEvent
 from mmsd.sim.server import SimConfig
 
 
@@ -35,27 +32,6 @@ class _Requests:
 
     def on_request(self, event: RequestEvent) -> None:
         self.events.append(event)
-
-
-def _client(h: Harness, observer: _Requests | None = None) -> GraphClient:
-    secret = h.tmp / "client-secret"
-    settings = h.config.tenants[TENANT].graph_settings() | {"client_secret_file": str(secret)}
-    return GraphClient.from_config(settings, tenant=TENANT, clock=h.sim.clock, observer=observer)
-
-
-async def _start(h: Harness, client: GraphClient, **settings: Any) -> Engine:
-    await h.open_store()
-    assert h.store is not None
-    h.engine = await Engine.start(
-        h.config,
-        h.store,
-        clock=h.sim.clock,
-        observer=h.observer,
-        settings=EngineSettings.from_config(h.config, tick_seconds=0.5, **settings),
-        clients={TENANT: client},
-        poll_licences=False,
-    )
-    return h.engine
 
 
 # ---------------------------------------------------------------- lookups (unit)
@@ -120,7 +96,7 @@ async def test_reads_are_batched_and_each_join_url_looked_up_once(harness: Harne
     h = harness
     users = [u["id"] for u in await h.users("ordinary")][:3]
     requests = _Requests()
-    client = _client(h, requests)
+    client = h.client(observer=requests)
     real_batch = client.batch
     lookups: list[str] = []
 
@@ -130,7 +106,7 @@ async def test_reads_are_batched_and_each_join_url_looked_up_once(harness: Harne
 
     client.batch = batch  # type: ignore[method-assign]
     before = await h.counters()
-    engine = await _start(h, client)
+    engine = await h.start(client=client)
     try:
         for user in users:
             await engine.submit_trigger(
@@ -184,7 +160,7 @@ async def test_a_failed_meeting_that_is_gone_later_is_skipped_and_the_user_succe
     user = (await h.users("ordinary"))[0]["id"]
     stored = [e["data"] for e in (await h.get(f"/events/{user}"))["value"]]
     singles = {d["id"] for d in stored if d.get("type") == "singleInstance"}
-    client = _client(h)
+    client = h.client()
     real_batch = client.batch
     refused: list[str] = []
     clock = h.sim.clock
@@ -223,7 +199,7 @@ async def test_a_failed_meeting_that_is_gone_later_is_skipped_and_the_user_succe
 
     client.batch = refuse_then_move_into_the_past  # type: ignore[method-assign]
     before = await h.counters()
-    engine = await _start(h, client, patch_batch_size=1)
+    engine = await h.start(client=client, patch_batch_size=1)
     try:
         await engine.submit_trigger(
             TENANT, trigger(h, {"type": "userMovedToOnline", "identity": user})

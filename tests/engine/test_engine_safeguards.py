@@ -20,39 +20,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from mmsd.domain.blocks import BlockKind, FoundBlock, find_block
 from mmsd.domain.model import MeetingOutcome, MigrationState, SkipReason
 from mmsd.engine.migrate import JOIN_BUTTON_NOTE
-from mmsd.engine.service import Engine
-from mmsd.engine.settings import EngineSettings
-from mmsd.graph import BatchItem, BatchResult, GraphClient
+from mmsd.graph import BatchItem, BatchResult
 from mmsd.metrics import Metrics
 
 MARKER = "ORGANIZER-EDIT-AFTER-LISTING-\u00e9\u4f1a"
 
 
-def _client(h: Harness) -> GraphClient:
-    secret = h.tmp / "client-secret"
-    settings = h.config.tenants[TENANT].graph_settings() | {"client_secret_file": str(secret)}
-    return GraphClient.from_config(settings, tenant=TENANT, clock=h.sim.clock)
-
-
-async def _start(h: Harness, client: GraphClient, **settings: Any) -> Engine:
-    await h.open_store()
-    assert h.store is not None
-    h.engine = await Engine.start(
-        h.config,
-        h.store,
-        clock=h.sim.clock,
-        observer=h.observer,
-        settings=EngineSettings.from_config(h.config, tick_seconds=0.5, **settings),
-        clients={TENANT: client},
-        poll_licences=False,
-    )
-    return h.engine
-
-
 async def test_an_edit_after_listing_survives_without_if_match(harness: Harness) -> None:
     h = harness
     user = (await h.users("ordinary"))[1]["id"]
-    client = _client(h)
+    client = h.client()
     real_list, real_batch, real_patch = client.list_events, client.batch, client.patch_event
     edited: list[str] = []
 
@@ -88,7 +65,7 @@ async def test_an_edit_after_listing_survives_without_if_match(harness: Harness)
     client.list_events = list_then_edit  # type: ignore[method-assign]
     client.batch = batch_without_if_match  # type: ignore[method-assign]
     before = await h.counters()
-    engine = await _start(h, client)
+    engine = await h.start(client=client)
     try:
         await engine.submit_trigger(
             TENANT, trigger(h, {"type": "userMovedToOnline", "identity": user})
