@@ -65,6 +65,18 @@ def _numbers(values: object) -> tuple[PhoneNumber, ...]:
     return tuple(PhoneNumber(str(v)) for v in values if isinstance(v, str) and v)
 
 
+ONLINE_MEETING_FIELDS: tuple[str, ...] = (
+    "id",
+    "joinWebUrl",
+    "audioConferencing",
+    "joinMeetingIdSettings",
+    "meetingOptionsWebUrl",
+)
+"""The ``$select`` of an online-meeting lookup: what :func:`teams_details` reads. Graph
+documents the OData query parameters for GET onlineMeeting; without it each answer also
+carries ``joinInformation`` (the whole invitation, URL-encoded), ~4 KB of JSON a meeting."""
+
+
 def teams_details(meeting: Mapping[str, Any], join_url: str | None = None) -> MeetingDetails:
     """Details from a Graph ``onlineMeeting``; ``join_url`` (the old link) wins when given."""
     audio = meeting.get("audioConferencing") or {}

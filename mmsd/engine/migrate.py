@@ -100,6 +100,7 @@ from mmsd.engine.classify import (
     series_window,
 )
 from mmsd.engine.details import (
+    ONLINE_MEETING_FIELDS,
     block_digest,
     body_carries,
     digest_content_type,
@@ -325,7 +326,12 @@ class _TeamsLookups:
             BatchItem(
                 "GET",
                 f"/users/{_seg(self._user)}/onlineMeetings"
-                + _query({"$filter": "JoinWebUrl eq '" + url.replace("'", "''") + "'"}),
+                + _query(
+                    {
+                        "$filter": "JoinWebUrl eq '" + url.replace("'", "''") + "'",
+                        "$select": ",".join(ONLINE_MEETING_FIELDS),
+                    }
+                ),
                 operation="find_online_meeting",
             )
             for url in urls

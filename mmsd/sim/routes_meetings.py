@@ -25,6 +25,8 @@ from mmsd.sim.graph_http import (
     Router,
     SimContext,
     ok,
+    parse_select,
+    project,
 )
 from mmsd.sim.model import JSON, SimUser
 
@@ -223,9 +225,10 @@ async def list_meetings(
         ]
     else:
         raise GraphError(400, "BadRequest", f"Filtering on '{prop}' is not supported.")
+    select = parse_select(req)  # Graph: "supports the OData query parameters"
     body = {
         "@odata.context": _ctx_url(user),
-        "value": [render_meeting(ctx, user, m) for m in found],
+        "value": [project(render_meeting(ctx, user, m), select, ("id",)) for m in found],
     }
     return ok(body)
 
@@ -236,7 +239,8 @@ async def get_meeting(ctx: SimContext, req: GraphRequest, params: dict[str, str]
     meeting = ctx.state.online_meetings.get(user.id, {}).get(params["meeting"])
     if meeting is None:
         raise GraphError(404, "NotFound", "The requested online meeting was not found.")
-    body = {"@odata.context": _ctx_url(user) + "/$entity", **render_meeting(ctx, user, meeting)}
+    rendered = project(render_meeting(ctx, user, meeting), parse_select(req), ("id",))
+    body = {"@odata.context": _ctx_url(user) + "/$entity", **rendered}
     return ok(body)
 
 

@@ -146,6 +146,7 @@ async def test_reads_are_batched_and_each_join_url_looked_up_once(harness: Harne
         and "teams.microsoft.com" in t.old_join_url
     }
     assert len(lookups) == batched["find_online_meeting"]
+    assert all("$select=id,joinWebUrl,audioConferencing" in lookup for lookup in lookups)
     assert len(set(lookups)) == len(lookups), "a join URL was looked up twice"
     assert all(any(f"'{url}'" in lookup for lookup in lookups) for url in teams_urls)
 

@@ -58,6 +58,24 @@ async def test_post_and_filter_by_join_url(sim: Simulator, http: aiohttp.ClientS
         assert r.status == 200
         found = (await r.json())["value"]
     assert [m["id"] for m in found] == [made["id"]]
+    assert "joinInformation" in found[0]
+    async with http.get(  # $select, as Graph documents the OData parameters there
+        f"{sim.graph_base_url}/users/{user.id}/onlineMeetings",
+        params={
+            "$filter": f"JoinWebUrl eq '{made['joinWebUrl']}'",
+            "$select": "joinWebUrl,audioConferencing",
+        },
+    ) as r:
+        assert r.status == 200
+        (selected,) = (await r.json())["value"]
+    assert set(selected) == {"id", "joinWebUrl", "audioConferencing"}
+    async with http.get(
+        f"{sim.graph_base_url}/users/{user.id}/onlineMeetings/{made['id']}",
+        params={"$select": "joinMeetingIdSettings"},
+    ) as r:
+        assert r.status == 200
+        one = await r.json()
+    assert set(one) - {"@odata.context"} == {"id", "joinMeetingIdSettings"}
     async with http.get(f"{sim.graph_base_url}/users/{user.id}/onlineMeetings") as r:
         assert r.status == 400
 
