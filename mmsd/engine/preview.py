@@ -22,7 +22,12 @@ from mmsd.domain.blocks import (
 from mmsd.domain.model import MigrationState, SourceMeetingType, TargetMeetingType
 from mmsd.engine.api import Preview, PreviewMeeting
 from mmsd.engine.classify import Eligible, classify, parse_graph_time
-from mmsd.engine.details import skype_details, teams_details, teams_details_from_block
+from mmsd.engine.details import (
+    ONLINE_MEETING_FIELDS,
+    skype_details,
+    teams_details,
+    teams_details_from_block,
+)
 
 if TYPE_CHECKING:
     from mmsd.engine.tenant_actor import TenantRuntime
@@ -65,7 +70,9 @@ async def preview_user(runtime: TenantRuntime, user: dict[str, Any]) -> Preview:
             kind = BlockKind.TEAMS
             url = block.join_url
             if url and url not in lookups:
-                lookups[url] = await runtime.client.find_online_meeting_by_join_url(user_id, url)
+                lookups[url] = await runtime.client.find_online_meeting_by_join_url(
+                    user_id, url, ONLINE_MEETING_FIELDS
+                )
             found = lookups.get(url) if url else None
             details = (
                 teams_details(found, join_url=url)

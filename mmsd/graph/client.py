@@ -650,10 +650,17 @@ class GraphClient:
             found.extend(page.get("value", []))
         return found
 
-    async def find_online_meeting_by_join_url(self, user: str, url: str) -> JSON | None:
-        """The user's online meeting whose join URL is ``url``, or None."""
+    async def find_online_meeting_by_join_url(
+        self, user: str, url: str, select: Sequence[str] | None = None
+    ) -> JSON | None:
+        """The user's online meeting whose join URL is ``url`` (``select``: its fields), or None."""
         literal = url.replace("'", "''")
-        query = _query({"$filter": f"JoinWebUrl eq '{literal}'"})
+        query = _query(
+            {
+                "$filter": f"JoinWebUrl eq '{literal}'",
+                "$select": ",".join(select) if select else None,
+            }
+        )
         page = await self._get_json(
             "find_online_meeting", f"/users/{_seg(user)}/onlineMeetings{query}"
         )
