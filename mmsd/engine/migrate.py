@@ -710,16 +710,6 @@ class MigrationRunner:
         self, user: str, wanted: Sequence[tuple[str, ContentType]]
     ) -> list[JSON | None]:
         """Events by ID with their bodies in the given type (None: deleted); one ``$batch``."""
-        if len(wanted) == 1:
-            event_id, ctype = wanted[0]
-            try:
-                return [
-                    await self.client.get_event(
-                        user, event_id, body_type=str(ctype), select=EVENT_FIELDS
-                    )
-                ]
-            except NotFound:
-                return [None]
         select = ",".join(EVENT_FIELDS)
         items = [
             BatchItem(

@@ -36,7 +36,7 @@ async def test_faults_and_lost_answers_all_succeed_exactly_once(harness: Harness
     before = await h.counters()
     rates = {"http503": 0.06, "http504": 0.02, "reset": 0.02, "lostPatchAnswer": 0.1}
     await h.send("PUT", "/faults", {"rates": rates})
-    engine = await h.start(patch_batch_size=1)  # the simulator injects no faults into $batch
+    engine = await h.start(patch_batch_size=1)  # a $batch part of one PATCH per meeting
     for user in users:
         await engine.submit_trigger(
             TENANT, trigger(h, {"type": "userMovedToOnline", "identity": user})
